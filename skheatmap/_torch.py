@@ -101,7 +101,7 @@ class TorchStateMixin:
     _torch_module_attributes = ()
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: never replace the live modules
         for name in self._torch_module_attributes:
             if name in state:
                 state[name] = _PickledModule(module_to_bytes(state[name]))

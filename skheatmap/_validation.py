@@ -99,7 +99,9 @@ def validate_recordings(
     20
     """
     finite = "allow-nan" if allow_nan else True
-    ndim = np.ndim(X) if not hasattr(X, "ndim") else X.ndim
+    if not hasattr(X, "ndim"):
+        X = np.asarray(X)  # lists and other array-likes: their ndim after conversion
+    ndim = X.ndim
     if ndim not in allowed_ndim:
         expected = " or ".join(f"{d}-D" for d in allowed_ndim)
         raise ValueError(
