@@ -13,6 +13,7 @@ __version__ = "0.1.0.dev0"
 
 # public name -> module that defines it
 _PUBLIC = {
+    "HeatmapEmbedder": "skheatmap.embedding",
     "WaveletBandReconstructor": "skheatmap.wavelet",
     "to_dataset": "skheatmap._validation",
     "lengths_of": "skheatmap._validation",
