@@ -1,0 +1,30 @@
+"""Evaluation metrics of the skheatmap protocol.
+
+Each metric is a plain function of arrays; scikit-learn already covers the
+ranking and thresholded scores, so only what is new lives here:
+
+- source recovery: :func:`mean_correlation_coefficient`;
+- denoising in emotion-relevant bands: :func:`band_power`, :func:`band_mse`,
+  :func:`band_snr`;
+- pair classification and calibration: :func:`expected_calibration_error`,
+  :func:`pair_classification_report`;
+- event detection: :func:`detect_transients`, :func:`match_events`,
+  :func:`event_detection_scores`.
+"""
+
+from ._denoising_metrics import band_mse, band_power, band_snr
+from ._event_metrics import detect_transients, event_detection_scores, match_events
+from ._pair_metrics import expected_calibration_error, pair_classification_report
+from ._source_metrics import mean_correlation_coefficient
+
+__all__ = [
+    "band_mse",
+    "band_power",
+    "band_snr",
+    "detect_transients",
+    "event_detection_scores",
+    "expected_calibration_error",
+    "match_events",
+    "mean_correlation_coefficient",
+    "pair_classification_report",
+]
