@@ -1,0 +1,186 @@
+"""Soft-DTW throughput of skheatmap against tslearn and pysdtw, in one process.
+
+Run:  python benchmarks/bench_softdtw.py [--repeat 3] [--scale 1.0]
+
+Prints cells per second (one cell = one (i, j) of one pair's DP, forward and
+backward counted once) and our speed-up ratios. Ratios measured in the same
+process are what matter; absolute figures depend on the machine and its load.
+pysdtw is optional (``pip install --no-deps pysdtw``); without it its lines are
+skipped with a notice. ``--scale`` shrinks the all-pairs workload for a quick look.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from skheatmap.softdtw import soft_dtw, soft_dtw_pairwise
+
+
+def best_time(fn, repeat):
+    """Smallest wall time of ``repeat`` runs after one warm-up run."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def forward_backward(loss, x, y):
+    def run():
+        x.grad = None
+        loss(x, y).sum().backward()
+
+    return run
+
+
+def report(name, seconds, cells, reference=None):
+    rate = cells / seconds
+    line = f"  {name:<38s} {seconds * 1e3:9.1f} ms  {rate / 1e6:9.2f} Mcells/s"
+    if reference is not None:
+        line += f"   ours is {seconds / reference:6.1f}x faster"
+    print(line)
+    return seconds
+
+
+def peers(gamma):
+    from tslearn.metrics import SoftDTWLossPyTorch
+
+    found = {"tslearn SoftDTWLossPyTorch": SoftDTWLossPyTorch(gamma=gamma, normalize=False)}
+    try:
+        import pysdtw
+    except ImportError:
+        print("  (pysdtw is not installed: pip install --no-deps pysdtw; its lines are skipped)")
+    else:
+        found["pysdtw SoftDTW (CPU)"] = pysdtw.SoftDTW(gamma=gamma, use_cuda=False)
+    return found
+
+
+def bench_forward_backward(repeat, B=64, T=256, d=8, gamma=1.0):
+    print(f"\nforward+backward, B={B} pairs of {T}x{T}, d={d}, float64")
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.normal(size=(B, T, d)), requires_grad=True)
+    y = torch.tensor(rng.normal(size=(B, T, d)))
+    cells = B * T * T
+    ours = best_time(forward_backward(lambda a, b: soft_dtw(a, b, gamma=gamma), x, y), repeat)
+    report("skheatmap soft_dtw", ours, cells)
+    for name, loss in peers(gamma).items():
+        report(name, best_time(forward_backward(loss, x, y), repeat), cells, ours)
+
+
+def bench_pairwise(repeat, n_series=200, T=128, d=8, gamma=1.0):
+    from tslearn.metrics import cdist_soft_dtw_normalized
+
+    print(f"\nall-pairs divergence matrix, {n_series} series of length {T}, d={d}, float64")
+    X = np.random.default_rng(1).normal(size=(n_series, T, d))
+    pairs = n_series * (n_series - 1) // 2 + n_series
+    ours = best_time(lambda: soft_dtw_pairwise(X, gamma=gamma), repeat)
+    report("skheatmap soft_dtw_pairwise", ours, pairs * T * T)
+    theirs = best_time(lambda: cdist_soft_dtw_normalized(X, gamma=gamma), 1)
+    # tslearn evaluates the full n² matrix plus the self-terms.
+    report("tslearn cdist_soft_dtw_normalized", theirs, (n_series**2 + n_series) * T * T, ours)
+
+
+def bench_dtypes(repeat, B=64, T=256, d=8):
+    print(f"\nfloat32 vs float64, forward+backward, B={B} pairs of {T}x{T}, d={d}")
+    rng = np.random.default_rng(2)
+    data = rng.normal(size=(2, B, T, d))
+    times = {}
+    for dtype in (torch.float64, torch.float32):
+        x = torch.tensor(data[0], dtype=dtype, requires_grad=True)
+        y = torch.tensor(data[1], dtype=dtype)
+        run = forward_backward(lambda a, b: soft_dtw(a, b, gamma=1.0), x, y)
+        times[dtype] = report(f"skheatmap {dtype}", best_time(run, repeat), B * T * T)
+    print(f"  float32 / float64 time ratio: {times[torch.float32] / times[torch.float64]:.2f}")
+
+
+def bench_band(repeat, B=8, T=1024, d=8, band=10):
+    print(f"\nSakoe-Chiba band={band} vs none, forward+backward, B={B} pairs of {T}x{T}, d={d}")
+    rng = np.random.default_rng(3)
+    x = torch.tensor(rng.normal(size=(B, T, d)), requires_grad=True)
+    y = torch.tensor(rng.normal(size=(B, T, d)))
+    full = best_time(forward_backward(lambda a, b: soft_dtw(a, b, gamma=1.0), x, y), repeat)
+    report("no band", full, B * T * T)
+    banded = best_time(
+        forward_backward(lambda a, b: soft_dtw(a, b, gamma=1.0, band=band), x, y), repeat
+    )
+    report(f"band={band} (cells of the full matrix)", banded, B * T * T)
+    print(f"  band speed-up: {full / banded:.1f}x")
+
+
+_FIRST_CALL = """
+import time
+start = time.perf_counter()
+import numpy as np, torch
+from skheatmap.softdtw import soft_dtw
+x = torch.zeros(2, 5, 2, dtype=torch.float64, requires_grad=True)
+soft_dtw(x, torch.ones(2, 6, 2, dtype=torch.float64)).sum().backward()
+print(time.perf_counter() - start)
+"""
+
+
+def bench_compile_time():
+    print("\nfirst call (import + JIT) in a fresh process")
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        for label in ("cold cache (compiles)", "warm cache (loads)"):
+            out = subprocess.run(
+                [sys.executable, "-c", _FIRST_CALL],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            print(f"  {label:<38s} {float(out.stdout.strip()):9.1f} s")
+
+
+def bench_gpu(repeat, B=64, T=256, d=8):
+    if not torch.cuda.is_available():
+        print("\n(no CUDA device: GPU comparison skipped)")
+        return
+    print(f"\nCUDA forward+backward, B={B} pairs of {T}x{T}, d={d}, float32")
+    x = torch.randn(B, T, d, device="cuda", requires_grad=True)
+    y = torch.randn(B, T, d, device="cuda")
+
+    def timed(loss):
+        run = forward_backward(loss, x, y)
+
+        def synced():
+            run()
+            torch.cuda.synchronize()
+
+        return best_time(synced, repeat)
+
+    ours = report("skheatmap wavefront", timed(lambda a, b: soft_dtw(a, b)), B * T * T)
+    try:
+        import pysdtw
+    except ImportError:
+        print("  (pysdtw is not installed: skipped)")
+        return
+    report("pysdtw CUDA", timed(pysdtw.SoftDTW(gamma=1.0, use_cuda=True)), B * T * T, ours)
+    print("  published reference: Maghoumi's CUDA kernel ~1 Gcell/s (Titan RTX, B=512)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--scale", type=float, default=1.0, help="shrink the all-pairs workload")
+    args = parser.parse_args()
+    print(f"torch threads: {torch.get_num_threads()}, CPUs: {os.cpu_count()}")
+    bench_compile_time()
+    bench_forward_backward(args.repeat)
+    bench_pairwise(args.repeat, n_series=max(4, int(200 * args.scale)))
+    bench_dtypes(args.repeat)
+    bench_band(args.repeat)
+    bench_gpu(args.repeat)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,497 @@
+"""Soft-DTW engine: values, gradients, bands, padding, divergences, pairwise matrices.
+
+Oracles: brute force over alignment paths, tslearn, closed forms, finite
+differences. Most tests run on both engines (numba kernels and the torch
+wavefront used on accelerators).
+"""
+
+import itertools
+from math import comb
+
+import numpy as np
+import pytest
+import torch
+from tslearn.metrics import cdist_soft_dtw_normalized, dtw
+from tslearn.metrics import soft_dtw as tslearn_soft_dtw
+from tslearn.metrics import soft_dtw_alignment as tslearn_alignment
+
+from skheatmap import to_dataset
+from skheatmap.softdtw import (
+    _autograd,
+    soft_dtw,
+    soft_dtw_alignment,
+    soft_dtw_divergence,
+    soft_dtw_pairwise,
+)
+from skheatmap.softdtw._simd_math import exp_nonpositive, log_1_to_4
+from skheatmap.softdtw._torch_wavefront import band_mask
+
+
+@pytest.fixture(params=["numba", "torch"])
+def backend(request):
+    """The CPU kernels and the torch wavefront (the accelerator path, run on CPU)."""
+    return request.param
+
+
+def _paths(n, m):
+    """Every monotone alignment path from (0, 0) to (n-1, m-1), as cell lists."""
+    if n == 1 and m == 1:
+        yield [(0, 0)]
+        return
+    for di, dj in ((1, 1), (1, 0), (0, 1)):
+        if n - di >= 1 and m - dj >= 1:
+            for path in _paths(n - di, m - dj):
+                yield path + [(n - 1, m - 1)]
+
+
+def _brute_force(x, y, gamma, keep=None):
+    """-γ log Σ_paths exp(-cost/γ) over the paths whose cells all satisfy ``keep``."""
+    cost = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+    totals = [
+        sum(cost[c] for c in path)
+        for path in _paths(len(x), len(y))
+        if keep is None or all(keep[c] for c in path)
+    ]
+    totals = -np.array(totals) / gamma
+    top = totals.max()
+    return -gamma * (top + np.log(np.exp(totals - top).sum()))
+
+
+def _random_pair(rng, n, m, d=2):
+    return rng.normal(size=(n, d)), rng.normal(size=(m, d))
+
+
+def _delannoy(n, m):
+    return sum(comb(m, k) * comb(n, k) * 2**k for k in range(min(n, m) + 1))
+
+
+# --- the engine's own exp and log -------------------------------------------------
+
+
+def test_vectorisable_exp_is_accurate_to_one_ulp():
+    x = np.concatenate([-np.logspace(-12, np.log10(700), 2001), [0.0]])
+    ours = np.array([exp_nonpositive(v) for v in x])
+    np.testing.assert_allclose(ours, np.exp(x), rtol=4e-16, atol=0)
+
+
+def test_vectorisable_exp_underflows_to_zero():
+    assert exp_nonpositive(-np.inf) == 0.0
+    assert exp_nonpositive(-800.0) == 0.0
+
+
+def test_vectorisable_log_is_accurate_on_one_to_four():
+    s = np.linspace(1.0, 4.0, 2001)
+    ours = np.array([log_1_to_4(v) for v in s])
+    np.testing.assert_allclose(ours, np.log(s), rtol=0, atol=4.5e-16)
+
+
+# --- 1. brute force over paths -----------------------------------------------------
+
+
+@pytest.mark.parametrize("gamma", [1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1e3])
+def test_value_equals_brute_force_over_paths(gamma, backend):
+    rng = np.random.default_rng(0)
+    for n, m in [(1, 1), (1, 4), (3, 2), (4, 5), (5, 5)]:
+        x, y = _random_pair(rng, n, m)
+        expected = _brute_force(x, y, gamma)
+        got = soft_dtw(x, y, gamma=gamma, _backend=backend)
+        assert got == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+# --- 2. tslearn ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n, m, d", [(17, 23, 3), (64, 50, 1), (256, 201, 4)])
+def test_value_matches_tslearn(n, m, d):
+    rng = np.random.default_rng(n)
+    x, y = _random_pair(rng, n, m, d)
+    for gamma in (0.1, 1.0):
+        assert soft_dtw(x, y, gamma=gamma) == pytest.approx(
+            tslearn_soft_dtw(x, y, gamma=gamma), rel=1e-12, abs=1e-9
+        )
+
+
+def test_wavefront_value_matches_tslearn():
+    rng = np.random.default_rng(1)
+    x, y = _random_pair(rng, 40, 31, 3)
+    assert soft_dtw(x, y, gamma=0.5, _backend="torch") == pytest.approx(
+        tslearn_soft_dtw(x, y, gamma=0.5), rel=1e-12
+    )
+
+
+# --- 3. golden values ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "x, y, gamma, expected",
+    [
+        (np.zeros((10, 8)), np.ones((12, 8)), 1.0, 91.98061035026274),
+        (np.zeros((10, 8)), np.zeros((10, 8)), 1.0, -np.log(1462563)),
+        ([1.0, 2, 2, 3], [1.0, 2, 3, 4], 1.0, -0.8954437807217474),
+        ([1.0, 2, 3, 3], [1.0, 2, 2.1, 3.2], 0.01, 0.09000000000000016),
+        ([1.0, 2, 2, 3], [1.0, 2, 2, 3], 0.01, -0.01 * np.log(3)),
+        ([[1.0], [2], [3]], [[3.0], [4], [-3]], 1.0, 41.187627311413216),
+        (np.zeros((10, 2)), np.full((12, 2), 2.0), 0.1, 95.59926668147676),
+    ],
+    ids=[
+        "zeros-ones",
+        "self-delannoy",
+        "univariate",
+        "small-gamma",
+        "self-ln3",
+        "3x3",
+        "constant-cost",
+    ],
+)
+def test_golden_values(x, y, gamma, expected, backend):
+    assert soft_dtw(x, y, gamma=gamma, _backend=backend) == pytest.approx(
+        expected, rel=1e-12, abs=1e-10
+    )
+
+
+def test_golden_gradient(backend):
+    x = torch.tensor([[1.0], [2.0], [3.0]], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([[3.0], [4.0], [-3.0]], dtype=torch.float64)
+    soft_dtw(x, y, gamma=1.0, _backend=backend).backward()
+    np.testing.assert_allclose(x.grad.ravel(), [-4.0001, -2.2852, 10.1643], atol=1e-4)
+
+
+# --- 4. gradients -------------------------------------------------------------------
+
+
+def test_gradcheck_both_inputs_and_gamma(backend):
+    rng = np.random.default_rng(2)
+    x = torch.tensor(rng.normal(size=(3, 6, 2)), requires_grad=True)
+    y = torch.tensor(rng.normal(size=(3, 8, 2)), requires_grad=True)
+    gamma = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda a, b, g: soft_dtw(a, b, gamma=g, _backend=backend), (x, y, gamma), fast_mode=True
+    )
+
+
+def test_gradient_matches_central_differences():
+    rng = np.random.default_rng(3)
+    x0, y0 = _random_pair(rng, 7, 9, 2)
+    x = torch.tensor(x0, requires_grad=True)
+    y = torch.tensor(y0, requires_grad=True)
+    soft_dtw(x, y, gamma=0.3).backward()
+    step = 1e-6
+    for array, grad in ((x0, x.grad.numpy()), (y0, y.grad.numpy())):
+        numeric = np.zeros_like(array)
+        for index in np.ndindex(array.shape):
+            plus, minus = array.copy(), array.copy()
+            plus[index] += step
+            minus[index] -= step
+            args = (plus, y0) if array is x0 else (x0, plus)
+            args_minus = (minus, y0) if array is x0 else (x0, minus)
+            numeric[index] = (soft_dtw(*args, gamma=0.3) - soft_dtw(*args_minus, gamma=0.3)) / (
+                2 * step
+            )
+        np.testing.assert_allclose(grad, numeric, atol=1e-6)
+
+
+def test_gamma_gradient_matches_central_difference(backend):
+    rng = np.random.default_rng(4)
+    x, y = _random_pair(rng, 9, 6)
+    gamma = torch.tensor(0.4, dtype=torch.float64, requires_grad=True)
+    soft_dtw(torch.tensor(x), torch.tensor(y), gamma=gamma, _backend=backend).backward()
+    step = 1e-6
+    numeric = (soft_dtw(x, y, gamma=0.4 + step) - soft_dtw(x, y, gamma=0.4 - step)) / (2 * step)
+    assert float(gamma.grad) == pytest.approx(numeric, rel=1e-7)
+
+
+# --- 5. expected alignment ------------------------------------------------------------
+
+
+def test_alignment_matches_tslearn(backend):
+    rng = np.random.default_rng(5)
+    x, y = _random_pair(rng, 12, 15, 3)
+    expected, _ = tslearn_alignment(x, y, gamma=0.5)
+    np.testing.assert_allclose(
+        soft_dtw_alignment(x, y, gamma=0.5, _backend=backend), expected, atol=1e-12
+    )
+
+
+def test_alignment_properties(backend):
+    rng = np.random.default_rng(6)
+    x, y = _random_pair(rng, 10, 13)
+    E = soft_dtw_alignment(x, y, gamma=1.0, _backend=backend)
+    assert E[0, 0] == pytest.approx(1.0, abs=1e-12) and E[-1, -1] == 1.0
+    assert E.min() >= 0.0 and E.max() <= 1.0 + 1e-12
+    assert (E.sum(1) >= 1 - 1e-12).all() and (E.sum(0) >= 1 - 1e-12).all()
+    np.testing.assert_allclose(
+        soft_dtw_alignment(y, x, gamma=1.0, _backend=backend), E.T, atol=1e-12
+    )
+
+
+# --- 6. γ -> 0 sandwich -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gamma", [1e-3, 0.1, 1.0, 10.0])
+def test_value_is_sandwiched_by_dtw(gamma):
+    rng = np.random.default_rng(7)
+    x, y = _random_pair(rng, 11, 8)
+    hard = dtw(x, y) ** 2  # tslearn returns the square root of the path cost
+    value = soft_dtw(x, y, gamma=gamma)
+    assert hard - gamma * np.log(_delannoy(10, 7)) - 1e-10 <= value <= hard + 1e-10
+
+
+# --- 7. divergence -------------------------------------------------------------------
+
+
+def test_divergence_is_exactly_zero_with_zero_gradient_on_identical_input(backend):
+    rng = np.random.default_rng(8)
+    x = torch.tensor(rng.normal(size=(4, 9, 3)), requires_grad=True)
+    d = soft_dtw_divergence(x, x.detach().clone(), gamma=0.5, _backend=backend)
+    assert (d == 0).all()
+    d.sum().backward()
+    assert float(x.grad.abs().max()) <= 1e-12
+
+
+def test_divergence_is_symmetric_and_nonnegative_over_many_cases():
+    rng = np.random.default_rng(9)
+    lengths = rng.integers(1, 12, size=(2, 1000))
+    x = to_dataset([rng.normal(size=(n, 2)) for n in lengths[0]])
+    y = to_dataset([rng.normal(size=(n, 2)) * rng.uniform(0.1, 3) for n in lengths[1]])
+    gamma = 0.5
+    forward = soft_dtw_divergence(x, y, gamma=gamma)
+    np.testing.assert_allclose(forward, soft_dtw_divergence(y, x, gamma=gamma), atol=1e-12)
+    assert forward.min() >= -1e-10
+
+
+# --- 8-10. band ------------------------------------------------------------------------
+
+
+def test_wide_band_equals_no_band(backend):
+    rng = np.random.default_rng(10)
+    x, y = _random_pair(rng, 9, 14)
+    assert soft_dtw(x, y, gamma=0.5, band=14, _backend=backend) == soft_dtw(
+        x, y, gamma=0.5, _backend=backend
+    )
+
+
+def _slope_band(n, m, band):
+    i, j = np.arange(n)[:, None], np.arange(m)[None, :]
+    rows = np.abs(i * ((m - 1) / (n - 1) if n > 1 else 0) - j) <= band
+    cols = np.abs(j * ((n - 1) / (m - 1) if m > 1 else 0) - i) <= band
+    return rows | cols
+
+
+@pytest.mark.parametrize("n, m, band", [(5, 5, 1), (4, 6, 1), (6, 3, 1), (5, 4, 2), (1, 5, 1)])
+def test_banded_value_equals_brute_force_over_in_band_paths(n, m, band, backend):
+    rng = np.random.default_rng(n * 10 + m)
+    x, y = _random_pair(rng, n, m)
+    expected = _brute_force(x, y, 0.3, keep=_slope_band(n, m, band))
+    assert soft_dtw(x, y, gamma=0.3, band=band, _backend=backend) == pytest.approx(
+        expected, rel=1e-12
+    )
+
+
+def test_band_mask_is_the_two_axis_slope_rule():
+    for n, m, band in itertools.product(range(1, 20), range(1, 20), (0, 1, 2, 3)):
+        lengths = torch.tensor([n]), torch.tensor([m])
+        mask = band_mask(*lengths, n, m, band)[0].numpy()
+        expected = _slope_band(n, m, band + 1e-9)  # the float rule, rounding-proof
+        np.testing.assert_array_equal(mask, expected, err_msg=f"n={n} m={m} band={band}")
+
+
+@pytest.mark.parametrize("band", [1, 2, 3])
+def test_end_cell_reachable_for_every_length_pair(band):
+    lengths = np.arange(1, 65)
+    n, m = (g.ravel() for g in np.meshgrid(lengths, lengths))
+    rng = np.random.default_rng(band)
+    x = to_dataset([rng.normal(size=(k, 1)) for k in n])
+    y = to_dataset([rng.normal(size=(k, 1)) for k in m])
+    assert np.isfinite(soft_dtw(x, y, gamma=1.0, band=band)).all()
+
+
+def test_gradient_finite_and_alignment_zero_outside_band(backend):
+    rng = np.random.default_rng(11)
+    x0, y0 = _random_pair(rng, 20, 13)
+    E = soft_dtw_alignment(x0, y0, gamma=0.1, band=2, _backend=backend)
+    assert (E[~_slope_band(20, 13, 2)] == 0).all()
+    x = torch.tensor(x0, requires_grad=True)
+    soft_dtw(x, torch.tensor(y0), gamma=0.1, band=2, _backend=backend).backward()
+    assert torch.isfinite(x.grad).all()
+
+
+# --- 11. padding --------------------------------------------------------------------------
+
+
+def test_padded_batch_equals_loop_of_unpadded_calls(backend):
+    rng = np.random.default_rng(12)
+    xs = [rng.normal(size=(n, 2)) for n in (5, 9, 3)]
+    ys = [rng.normal(size=(n, 2)) for n in (7, 4, 9)]
+    X = torch.tensor(to_dataset(xs), requires_grad=True)
+    Y = torch.tensor(to_dataset(ys), requires_grad=True)
+    values = soft_dtw_divergence(X, Y, gamma=0.5, band=3, _backend=backend)
+    values.sum().backward()
+    for k, (x0, y0) in enumerate(zip(xs, ys, strict=True)):
+        x = torch.tensor(x0, requires_grad=True)
+        y = torch.tensor(y0, requires_grad=True)
+        single = soft_dtw_divergence(x, y, gamma=0.5, band=3, _backend=backend)
+        single.backward()
+        assert float(values[k].detach()) == pytest.approx(
+            float(single.detach()), rel=1e-12, abs=1e-12
+        )
+        np.testing.assert_allclose(X.grad[k, : len(x0)], x.grad, atol=1e-12)
+        np.testing.assert_allclose(Y.grad[k, : len(y0)], y.grad, atol=1e-12)
+        assert (X.grad[k, len(x0) :] == 0).all() and (Y.grad[k, len(y0) :] == 0).all()
+
+
+def test_normalize_divides_by_sum_of_lengths():
+    rng = np.random.default_rng(13)
+    X = to_dataset([rng.normal(size=(n, 2)) for n in (4, 7)])
+    Y = to_dataset([rng.normal(size=(n, 2)) for n in (6, 3)])
+    np.testing.assert_allclose(
+        soft_dtw(X, Y, gamma=1.0, normalize=True),
+        soft_dtw(X, Y, gamma=1.0) / np.array([10, 10]),
+        rtol=1e-15,
+    )
+
+
+# --- 12. dtypes ---------------------------------------------------------------------------
+
+
+def test_float64_stays_float64_and_float32_stays_float32(dtype):
+    rng = np.random.default_rng(14)
+    x, y = (a.astype(dtype) for a in _random_pair(rng, 30, 25))
+    assert soft_dtw(x, y).dtype == dtype
+    xt = torch.tensor(x, requires_grad=True)
+    value = soft_dtw(xt, torch.tensor(y))
+    value.backward()
+    assert value.dtype == xt.grad.dtype == torch.from_numpy(x).dtype
+
+
+def test_float32_error_is_input_rounding_only():
+    """float32 runs in float64 inside, so its error is ~1e-7 relative."""
+    rng = np.random.default_rng(15)
+    x, y = _random_pair(rng, 60, 50, 3)
+    x32, y32 = x.astype(np.float32), y.astype(np.float32)
+    exact = tslearn_soft_dtw(x32.astype(np.float64), y32.astype(np.float64), gamma=0.1)
+    assert soft_dtw(x32, y32, gamma=0.1) == pytest.approx(exact, rel=1e-7)
+
+
+# --- 13. aliasing ---------------------------------------------------------------------------
+
+
+def test_backward_leaves_inputs_unchanged_and_repeats_bitwise(backend):
+    rng = np.random.default_rng(16)
+    x = torch.tensor(rng.normal(size=(3, 8, 2)), requires_grad=True)
+    y = torch.tensor(rng.normal(size=(3, 6, 2)), requires_grad=True)
+    x_before, y_before = x.detach().clone(), y.detach().clone()
+    value = soft_dtw_divergence(x, y, gamma=0.2, _backend=backend).sum()
+    first = torch.autograd.grad(value, (x, y), retain_graph=True)
+    second = torch.autograd.grad(value, (x, y))
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+    assert torch.equal(x.detach(), x_before) and torch.equal(y.detach(), y_before)
+
+
+# --- 14. pairwise ------------------------------------------------------------------------------
+
+
+def test_pairwise_divergence_matches_tslearn_normalized_cdist():
+    rng = np.random.default_rng(17)
+    X = rng.normal(size=(6, 15, 3))
+    np.testing.assert_allclose(
+        soft_dtw_pairwise(X, gamma=0.7), cdist_soft_dtw_normalized(X, gamma=0.7), atol=1e-10
+    )
+
+
+def test_pairwise_is_symmetric_with_self_terms_on_diagonal(backend):
+    rng = np.random.default_rng(18)
+    X = to_dataset([rng.normal(size=(n, 2)) for n in (4, 9, 6, 7)])
+    S = soft_dtw_pairwise(X, gamma=0.5, divergence=False, _backend=backend)
+    np.testing.assert_array_equal(S, S.T)
+    for a in range(4):
+        for b in range(4):
+            xa, xb = X[a][~np.isnan(X[a, :, 0])], X[b][~np.isnan(X[b, :, 0])]
+            assert S[a, b] == pytest.approx(soft_dtw(xa, xb, gamma=0.5), rel=1e-13)
+
+
+def test_pairwise_between_two_sets_equals_per_pair_divergence():
+    rng = np.random.default_rng(19)
+    X, Y = rng.normal(size=(3, 8, 2)), rng.normal(size=(4, 5, 2))
+    D = soft_dtw_pairwise(X, Y, gamma=0.5, band=2)
+    for a, b in itertools.product(range(3), range(4)):
+        assert D[a, b] == pytest.approx(
+            soft_dtw_divergence(X[a], Y[b], gamma=0.5, band=2), rel=1e-12, abs=1e-13
+        )
+
+
+def test_pairwise_gradcheck(backend):
+    rng = np.random.default_rng(20)
+    X = torch.tensor(rng.normal(size=(4, 5, 2)), requires_grad=True)
+    Y = torch.tensor(rng.normal(size=(2, 6, 2)), requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda a, b: soft_dtw_pairwise(a, b, gamma=0.5, _backend=backend), (X, Y), fast_mode=True
+    )
+
+
+def test_pairwise_gradient_recomputed_in_chunks_equals_stored(monkeypatch):
+    rng = np.random.default_rng(21)
+    X0 = rng.normal(size=(7, 9, 2))
+
+    def gradient():
+        X = torch.tensor(X0, requires_grad=True)
+        weights = torch.tensor(rng.normal(size=(7, 7)))
+        (soft_dtw_pairwise(X, gamma=0.5) * weights).sum().backward()
+        return X.grad
+
+    rng = np.random.default_rng(0)
+    stored = gradient()
+    monkeypatch.setattr(_autograd, "_EAGER_LIMIT", 0)
+    monkeypatch.setattr(_autograd, "_CHUNK_PAIRS", 5)
+    rng = np.random.default_rng(0)
+    np.testing.assert_allclose(gradient(), stored, atol=1e-12)
+
+
+# --- inputs and outputs ------------------------------------------------------------------------
+
+
+def test_numpy_in_numpy_out_and_torch_in_torch_out():
+    x = np.zeros((4, 2))
+    assert isinstance(soft_dtw(x, x), np.floating)
+    assert isinstance(soft_dtw_pairwise(x[None].repeat(2, 0)), np.ndarray)
+    assert isinstance(soft_dtw(torch.zeros(4, 2), x), torch.Tensor)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"gamma": 0.0}, ValueError, "gamma must be"),
+        ({"gamma": "1"}, TypeError, "gamma must be"),
+        ({"band": -1}, ValueError, "band must be"),
+        ({"band": 1.5}, TypeError, "band must be"),
+        ({"_backend": "cuda"}, ValueError, "_backend must be"),
+    ],
+)
+def test_bad_parameters_are_named(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        soft_dtw(np.zeros((3, 1)), np.zeros((3, 1)), **kwargs)
+
+
+def test_bad_shapes_are_named():
+    with pytest.raises(ValueError, match="same number of channels"):
+        soft_dtw(np.zeros((3, 2)), np.zeros((3, 1)))
+    with pytest.raises(ValueError, match="both be single series or both batches"):
+        soft_dtw(np.zeros((2, 3, 1)), np.zeros((3, 1)))
+    with pytest.raises(ValueError, match="partly NaN"):
+        soft_dtw(np.array([[1.0, np.nan]]), np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="NaN padding must be trailing"):
+        soft_dtw(np.array([[1.0], [np.nan], [2.0]]), np.zeros((3, 1)))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_tensors_use_the_wavefront_and_match_cpu():
+    rng = np.random.default_rng(22)
+    X = torch.tensor(rng.normal(size=(5, 30, 3)), device="cuda", requires_grad=True)
+    Y = torch.tensor(rng.normal(size=(5, 20, 3)), device="cuda")
+    value = soft_dtw_divergence(X, Y, gamma=0.3, band=4)
+    value.sum().backward()
+    Xc = X.detach().cpu().requires_grad_()
+    expected = soft_dtw_divergence(Xc, Y.cpu(), gamma=0.3, band=4)
+    expected.sum().backward()
+    np.testing.assert_allclose(value.cpu().detach(), expected.detach(), rtol=1e-12)
+    np.testing.assert_allclose(X.grad.cpu(), Xc.grad, atol=1e-12)
