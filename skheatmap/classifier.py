@@ -1,0 +1,745 @@
+"""SoftDTWPairClassifier: learn to tell whether two recordings share a label.
+
+The model scores a pair of encoded trajectories by its soft-DTW divergence
+``d_ij`` and predicts ``p_ij = σ(α − w·d_ij/τ)`` with ``w = exp(η)`` and
+``τ = exp(ζ)``. Training minimises ``λ_CE·L_CE + λ_ctr·L_ctr + R`` over
+balanced minibatches with semi-hard negative mining, optionally through an
+encoder Φθ made of the torch twins of the pipeline stages (end-to-end).
+"""
+
+import copy
+import hashlib
+import json
+import numbers
+import os
+import pathlib
+import tempfile
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
+
+from . import objectives
+from ._torch import TorchStateMixin, import_torch, seeded_torch_rng
+from ._validation import validate_recordings
+from .pairs import (
+    balanced_batches,
+    label_pairs,
+    semi_hard_negatives,
+    triplets_to_pairs,
+    validate_pairs,
+)
+
+__all__ = ["SoftDTWPairClassifier"]
+
+
+class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
+    """Pair classifier on soft-DTW divergences, optionally training an encoder end to end.
+
+    ``fit(X, y)`` forms pairs of recordings from their labels (same label:
+    positive), trains the logistic pair model ``p = σ(α − w·d/τ)`` on
+    soft-DTW divergences of the (encoded) recordings, and keeps the training
+    recordings so that ``predict(X)`` returns the label of the most probable
+    matching training recording. ``score(X, y)`` is the ROC AUC over all pairs
+    formed from ``(X, y)``.
+
+    Parameters
+    ----------
+    gamma : float, default=1.0
+        Soft-DTW smoothing ``γ`` (> 0).
+    learn_gamma : bool, default=False
+        Learn ``γ`` (as ``exp`` of a free parameter) with the other weights.
+    distance : {"divergence", "soft_dtw"}, default="divergence"
+        Soft-DTW divergence (0 for identical series) or raw soft-DTW, which is
+        negative and grows with length.
+    normalize : bool, default=True
+        Divide distances by the summed lengths ``n + m``.
+    band : int or None, default=None
+        Sakoe-Chiba radius of soft-DTW.
+    objective : {"dtw", "lagged_corr", "both"}, default="dtw"
+        The DTW classification objective, the within-segment soft-lag
+        correlation objective (only meaningful with an ``encoder``), or their
+        sum weighted by ``lambda_corr``.
+    lambda_ce, lambda_ctr : float, default=1.0, 0.1
+        Weights of the cross-entropy and contrastive terms. Losses are averaged
+        over the pairs of a batch (the seed's sums divided by the pair count).
+    margin : float, default=1.0
+        Contrastive margin ``m``, in units of the initial median distance
+        (distances are rescaled by it so the margin is scale-free).
+    negative_weight : float, default=1.0
+        ``μ``, the weight of negatives in the contrastive loss.
+    lambda_corr : float, default=1.0
+        Weight of the soft-lag correlation objective.
+    max_lag : int, default=8
+        Largest lag, in frames, of the soft-lag correlation.
+    beta : float, default=10.0
+        Temperature of the soft maximum over lags.
+    lambda_smooth, lambda_sparse : float, default=0.0
+        Weights of the ℓ2 temporal smoothness and ℓ1 first-difference penalties
+        on the encoded trajectories (the seed's ``λ_reg·R`` split per term).
+    lambda_energy : float, default=0.0
+        Weight of the soft energy penalty ``max(0, ε − energy)``.
+    energy_epsilon : float, default=1e-3
+        The energy floor ``ε``.
+    mining : {"semi_hard", "all"}, default="semi_hard"
+        Semi-hard negatives per positive pair, or every pair of the batch.
+    across_groups : bool, default=False
+        Positives only between different groups (subjects); needs ``groups``.
+    labels_per_batch, samples_per_label : int, default=4
+        Balanced minibatches of ``P`` labels × ``K`` recordings.
+    encoder : estimator or None, default=None
+        An unfitted estimator (typically a ``Pipeline`` of skheatmap stages)
+        with ``to_torch()``; it is cloned, fitted, turned into a torch encoder
+        Φθ and trained jointly with the pair model. ``None`` compares the input
+        channels directly.
+    max_epochs : int, default=30
+    lr : float, default=0.05
+        Adam learning rate of the pair model; the encoder uses ``encoder_lr``.
+    encoder_lr : float, default=1e-3
+    validation_fraction : float, default=0.2
+        Fraction of recordings (of groups, when given) held out for early
+        stopping; 0 disables early stopping.
+    n_iter_no_change : int, default=5
+        Epochs without improvement of the validation loss before stopping.
+    checkpoint_dir : str or None, default=None
+        Folder for a checkpoint written after every epoch; a later ``fit``
+        with the same parameters and data resumes from it.
+    device : str, default="cpu"
+    random_state : int, RandomState instance or None, default=None
+    verbose : int, default=0
+        Print one progress line per epoch when positive.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    module_ : torch.nn.Module
+        The trained encoder and pair model.
+    encoder_ : estimator or None
+        The fitted encoder.
+    history_ : list of dict
+        Per epoch: ``epoch``, ``train_loss``, ``val_loss``, ``val_auc``.
+    best_epoch_ : int
+    threshold_ : float
+        Probability threshold of :meth:`predict_pairs` (0.5 until
+        :meth:`calibrate_threshold`).
+
+    Examples
+    --------
+    >>> from skheatmap import SoftDTWPairClassifier
+    >>> from skheatmap.datasets import make_thermal_faces
+    >>> from skheatmap.embedding import HeatmapEmbedder
+    >>> faces = make_thermal_faces(n_subjects=4, n_segments=3, n_frames=64, random_state=0)
+    >>> channels = HeatmapEmbedder(method="moments").fit_transform(faces.X)
+    >>> clf = SoftDTWPairClassifier(max_epochs=5, random_state=0).fit(channels, faces.y)
+    >>> clf.predict(channels[:3])
+    array([0, 1, 2])
+    """
+
+    _torch_module_attributes = ("module_",)
+
+    _parameter_constraints = {
+        "gamma": [Interval(numbers.Real, 0, None, closed="neither")],
+        "learn_gamma": ["boolean"],
+        "distance": [StrOptions({"divergence", "soft_dtw"})],
+        "normalize": ["boolean"],
+        "band": [Interval(numbers.Integral, 0, None, closed="left"), None],
+        "objective": [StrOptions({"dtw", "lagged_corr", "both"})],
+        "lambda_ce": [Interval(numbers.Real, 0, None, closed="left")],
+        "lambda_ctr": [Interval(numbers.Real, 0, None, closed="left")],
+        "margin": [Interval(numbers.Real, 0, None, closed="neither")],
+        "negative_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "lambda_corr": [Interval(numbers.Real, 0, None, closed="left")],
+        "max_lag": [Interval(numbers.Integral, 0, None, closed="left")],
+        "beta": [Interval(numbers.Real, 0, None, closed="neither")],
+        "lambda_smooth": [Interval(numbers.Real, 0, None, closed="left")],
+        "lambda_sparse": [Interval(numbers.Real, 0, None, closed="left")],
+        "lambda_energy": [Interval(numbers.Real, 0, None, closed="left")],
+        "energy_epsilon": [Interval(numbers.Real, 0, None, closed="left")],
+        "mining": [StrOptions({"semi_hard", "all"})],
+        "across_groups": ["boolean"],
+        "labels_per_batch": [Interval(numbers.Integral, 2, None, closed="left")],
+        "samples_per_label": [Interval(numbers.Integral, 2, None, closed="left")],
+        "encoder": [None, HasMethods(["fit", "transform"])],
+        "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "encoder_lr": [Interval(numbers.Real, 0, None, closed="left")],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="left")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        *,
+        gamma=1.0,
+        learn_gamma=False,
+        distance="divergence",
+        normalize=True,
+        band=None,
+        objective="dtw",
+        lambda_ce=1.0,
+        lambda_ctr=0.1,
+        margin=1.0,
+        negative_weight=1.0,
+        lambda_corr=1.0,
+        max_lag=8,
+        beta=10.0,
+        lambda_smooth=0.0,
+        lambda_sparse=0.0,
+        lambda_energy=0.0,
+        energy_epsilon=1e-3,
+        mining="semi_hard",
+        across_groups=False,
+        labels_per_batch=4,
+        samples_per_label=4,
+        encoder=None,
+        max_epochs=30,
+        lr=0.05,
+        encoder_lr=1e-3,
+        validation_fraction=0.2,
+        n_iter_no_change=5,
+        checkpoint_dir=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.gamma = gamma
+        self.learn_gamma = learn_gamma
+        self.distance = distance
+        self.normalize = normalize
+        self.band = band
+        self.objective = objective
+        self.lambda_ce = lambda_ce
+        self.lambda_ctr = lambda_ctr
+        self.margin = margin
+        self.negative_weight = negative_weight
+        self.lambda_corr = lambda_corr
+        self.max_lag = max_lag
+        self.beta = beta
+        self.lambda_smooth = lambda_smooth
+        self.lambda_sparse = lambda_sparse
+        self.lambda_energy = lambda_energy
+        self.energy_epsilon = energy_epsilon
+        self.mining = mining
+        self.across_groups = across_groups
+        self.labels_per_batch = labels_per_batch
+        self.samples_per_label = samples_per_label
+        self.encoder = encoder
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.encoder_lr = encoder_lr
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.checkpoint_dir = checkpoint_dir
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fitting
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, groups=None):
+        """Fit the encoder (if any) and the pair model on pairs formed from ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, F), (n, T, F) or (n, T, I, J)
+            Recordings; 2-D input is ``n`` recordings of one frame.
+        y : array-like of shape (n,)
+            Label of each recording; same-label recordings form positive pairs.
+        groups : array-like of shape (n,), optional
+            Subject of each recording: held-out recordings for early stopping
+            are whole groups, and ``across_groups`` uses them.
+
+        Returns
+        -------
+        self : SoftDTWPairClassifier
+        """
+        X = validate_recordings(self, X, reset=True)
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        y = column_or_1d(y, warn=True)
+        if y.dtype.kind in "fc":
+            # labels given as numbers must be finite (NaN or inf is no class)
+            y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
+        check_consistent_length(X, y)
+        check_classification_targets(y)
+        self.classes_, y_codes = np.unique(y, return_inverse=True)
+        if self.classes_.size < 2:
+            raise ValueError(
+                "SoftDTWPairClassifier needs at least 2 classes to form negative pairs; "
+                f"got 1 class ({self.classes_[0]!r})."
+            )
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != y.shape:
+                raise ValueError(
+                    f"groups has shape {groups.shape} but y has {y.shape}; one group per recording."
+                )
+        train, val = self._validation_split(y_codes, groups)
+        self.encoder_ = (
+            None if self.encoder is None else clone(self.encoder).fit(X[train], y[train])
+        )
+        torch = import_torch()
+        dtype = torch.float64 if X.dtype == np.float64 else torch.float32
+        from ._pair_module import PairModule
+
+        with seeded_torch_rng(self.random_state, self.device):
+            self.module_ = PairModule(
+                self._encoder_module(), gamma=self.gamma, learn_gamma=self.learn_gamma,
+                distance=self.distance, band=self.band, normalize=self.normalize,
+            ).to(device=self.device, dtype=dtype)  # fmt: skip
+            self._train(X, y_codes, groups, train, val)
+        self._write_back_encoder()
+        self.X_fit_ = X
+        self.y_fit_ = y
+        self.threshold_ = 0.5
+        return self
+
+    def _validation_split(self, y, groups):
+        """Indices of training and held-out recordings (whole groups when given).
+
+        Early stopping is disabled (everything trains) when the held-out part
+        could not contain both positive and negative pairs.
+        """
+        everything = np.arange(y.size)
+        no_validation = (everything, everything[:0])
+        if self.validation_fraction == 0 or self.max_epochs == 0:
+            return no_validation
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        if groups is not None:
+            n_groups = np.unique(groups).size
+            # same-label pairs across subjects need at least two held-out subjects
+            n_val = max(2, int(np.ceil(self.validation_fraction * n_groups)))
+            if n_groups - n_val < 2:
+                return no_validation
+            splitter = GroupShuffleSplit(1, test_size=n_val, random_state=seed)
+            train, val = next(splitter.split(everything, y, groups))
+        else:
+            n_val = int(np.ceil(self.validation_fraction * y.size))
+            if np.bincount(y).min() < 4 or n_val < 2 * np.unique(y).size:
+                return no_validation
+            splitter = StratifiedShuffleSplit(1, test_size=n_val, random_state=seed)
+            train, val = next(splitter.split(everything, y))
+        _, val_labels = label_pairs(y[val])
+        if np.unique(val_labels).size < 2 or np.unique(y[train]).size < 2:
+            return no_validation
+        return train, val
+
+    def _encoder_module(self):
+        torch = import_torch()
+        from ._pair_module import FlattenFrames
+
+        if self.encoder_ is None:
+            return FlattenFrames()
+        twins = []
+        for name, step in self._encoder_steps():
+            missing = [m for m in ("to_torch", "from_torch") if not hasattr(step, m)]
+            if missing:
+                raise TypeError(
+                    f"encoder step {name!r} ({type(step).__name__}) has no {' or '.join(missing)}"
+                    "(); every step of the encoder needs a differentiable torch twin and a way "
+                    "to take the trained weights back."
+                )
+            twins.append(step.to_torch())
+        return torch.nn.Sequential(*twins)
+
+    def _encoder_steps(self):
+        return getattr(self.encoder_, "steps", None) or [("encoder", self.encoder_)]
+
+    def _write_back_encoder(self):
+        """Copy the trained twins' weights into the fitted stages (their ``from_torch``)."""
+        if self.encoder_ is None:
+            return
+        for (_, step), twin in zip(self._encoder_steps(), self.module_.encoder, strict=True):
+            step.from_torch(twin)
+
+    def _train(self, X, y, groups, train, val):
+        torch = import_torch()
+        module = self.module_
+        rng = check_random_state(self.random_state)
+        Xt = torch.tensor(X, device=self.device)  # a copy: X may be read-only
+        self.history_ = []
+        self.best_epoch_ = 0
+        with torch.no_grad():
+            scale = self._median_distance(module, Xt[train], y[train])
+        module.set_distance_scale(scale)
+        optimizer = torch.optim.Adam(
+            [{"params": module.head_parameters(), "lr": self.lr},
+             {"params": module.encoder.parameters(), "lr": self.encoder_lr}]
+        )  # fmt: skip
+        best = {"loss": np.inf, "state": copy.deepcopy(module.state_dict())}
+        start = self._resume(module, optimizer, rng, best, X, y)
+        stale = 0 if not self.history_ else self.history_[-1]["epochs_without_improvement"]
+        for epoch in range(start, self.max_epochs):
+            if stale >= self.n_iter_no_change:
+                break
+            module.train()
+            batch_losses = []
+            for batch in balanced_batches(
+                y[train],
+                labels_per_batch=self.labels_per_batch,
+                samples_per_label=self.samples_per_label,
+                groups=None if groups is None else groups[train],
+                random_state=rng,
+            ):
+                rows = train[batch]
+                loss = self._batch_loss(module, Xt[rows], y[rows],
+                                        None if groups is None else groups[rows])  # fmt: skip
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                batch_losses.append(float(loss.detach()))
+            record = {"epoch": epoch + 1, "train_loss": float(np.mean(batch_losses))}
+            record.update(self._validation_scores(module, Xt, y, val))
+            monitored = record["val_loss"] if val.size else record["train_loss"]
+            if monitored < best["loss"] - 1e-8:
+                best = {"loss": monitored, "state": copy.deepcopy(module.state_dict())}
+                self.best_epoch_ = epoch + 1
+                stale = 0
+            else:
+                stale += 1
+            record["epochs_without_improvement"] = stale
+            self.history_.append(record)
+            self._save_checkpoint(module, optimizer, rng, best, X, y)
+            if self.verbose:
+                print(_progress_line(record, self.max_epochs))
+        module.load_state_dict(best["state"])
+        module.eval()
+
+    def _batch_loss(self, module, X, y, groups):
+        """Objective of one balanced batch: mined pairs through soft-DTW, soft-lag, penalties."""
+        torch = import_torch()
+        Z = module.encode(X)
+        loss = Z.new_zeros(())
+        if self.objective in ("dtw", "both"):
+            with torch.no_grad():
+                D = module.pairwise_distances(Z.detach())
+            if self.mining == "semi_hard":
+                triplets = semi_hard_negatives(
+                    D.cpu().numpy(), y, margin=self.margin * float(module.distance_scale),
+                    groups=groups, across_groups=self.across_groups,
+                )  # fmt: skip
+                pairs, labels = triplets_to_pairs(triplets)
+            else:
+                pairs, labels = label_pairs(y, groups, across_groups=self.across_groups)
+            if len(pairs):
+                d = module.pair_distances(Z, pairs)
+                loss = loss + self._pair_loss(module, d, labels)
+        if self.objective in ("lagged_corr", "both"):
+            positives, _ = label_pairs(y, groups, across_groups=self.across_groups)
+            positives = positives[_ == 1]
+            if len(positives):
+                loss = loss - self.lambda_corr * self._soft_lag(Z, positives).mean()
+        return loss + self._regularization(Z)
+
+    def _pair_loss(self, module, d, labels):
+        torch = import_torch()
+        target = torch.as_tensor(labels, dtype=d.dtype, device=d.device)
+        scaled = d / module.distance_scale
+        ce = objectives.pair_cross_entropy(
+            d, target, alpha=module.alpha, log_w=module.log_w, log_tau=module.log_tau
+        )
+        ctr = objectives.contrastive_margin_loss(
+            scaled, target, margin=self.margin, negative_weight=self.negative_weight
+        )
+        return (self.lambda_ce * ce + self.lambda_ctr * ctr) / len(labels)
+
+    def _soft_lag(self, Z, pairs):
+        from .lag import soft_lag_correlation
+
+        torch = import_torch()
+        index = torch.as_tensor(pairs, device=Z.device)
+        return soft_lag_correlation(Z[index[:, 0]], Z[index[:, 1]], max_lag=self.max_lag,
+                                    beta=self.beta)  # fmt: skip
+
+    def _regularization(self, Z):
+        penalty = Z.new_zeros(())
+        if self.lambda_smooth:
+            penalty = penalty + self.lambda_smooth * objectives.temporal_smoothness(Z)
+        if self.lambda_sparse:
+            penalty = penalty + self.lambda_sparse * objectives.transient_sparsity(Z)
+        if self.lambda_energy:
+            penalty = penalty + self.lambda_energy * objectives.energy_penalty(
+                Z, self.energy_epsilon
+            )
+        return penalty
+
+    def _median_distance(self, module, X, y):
+        """Median pairwise distance of (a sample of) the training set: the distance unit."""
+        sample = np.sort(check_random_state(0).permutation(len(y))[:64])
+        D = module.pairwise_distances(module.encode(X[sample]))
+        off_diagonal = D[~np.eye(len(sample), dtype=bool)]
+        scale = float(off_diagonal.abs().median()) if off_diagonal.numel() else 1.0
+        return scale if np.isfinite(scale) and scale > 0 else 1.0
+
+    def _validation_scores(self, module, Xt, y, val):
+        if val.size == 0:
+            return {"val_loss": float("nan"), "val_auc": float("nan")}
+        torch = import_torch()
+        from sklearn.metrics import roc_auc_score
+
+        module.eval()
+        with torch.no_grad():
+            pairs, labels = label_pairs(y[val])
+            Z = module.encode(Xt[val])
+            d = module.pair_distances(Z, pairs)
+            loss = float(self._pair_loss(module, d, labels))
+            logits = module.logits(d).cpu().numpy()
+        return {"val_loss": loss, "val_auc": float(roc_auc_score(labels, logits))}
+
+    # ------------------------------------------------------------- checkpoints
+
+    def _fingerprint(self, X, y):
+        params = {k: v for k, v in self.get_params(deep=False).items()
+                  if k not in ("checkpoint_dir", "verbose", "encoder", "max_epochs")}  # fmt: skip
+        params["encoder"] = repr(self.encoder)
+        digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=repr).encode())
+        digest.update(np.ascontiguousarray(X).tobytes())
+        digest.update(np.ascontiguousarray(y).tobytes())
+        return digest.hexdigest()
+
+    def _checkpoint_path(self):
+        return None if self.checkpoint_dir is None else (
+            pathlib.Path(self.checkpoint_dir) / "pair_classifier.pt"
+        )
+
+    def _save_checkpoint(self, module, optimizer, rng, best, X, y):
+        path = self._checkpoint_path()
+        if path is None:
+            return
+        torch = import_torch()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "fingerprint": self._fingerprint(X, y),
+            "module": module.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "best_state": best["state"],
+            "best_loss": best["loss"],
+            "best_epoch": self.best_epoch_,
+            "history": json.dumps(self.history_),
+            "rng": _random_state_to_tensors(rng),
+        }
+        # write then rename, so an interrupted save never leaves a torn checkpoint
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as tmp:
+            torch.save(state, tmp)
+        os.replace(tmp.name, path)
+
+    def _resume(self, module, optimizer, rng, best, X, y):
+        """Load a matching checkpoint; return the epoch to start from."""
+        path = self._checkpoint_path()
+        if path is None or not path.exists():
+            return 0
+        torch = import_torch()
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        if state["fingerprint"] != self._fingerprint(X, y):
+            raise ValueError(
+                f"checkpoint {path} was written by a fit with other parameters or data; "
+                "delete it or choose another checkpoint_dir."
+            )
+        module.load_state_dict(state["module"])
+        optimizer.load_state_dict(state["optimizer"])
+        best.update(loss=state["best_loss"], state=state["best_state"])
+        self.best_epoch_ = state["best_epoch"]
+        self.history_ = json.loads(state["history"])
+        rng.set_state(_random_state_from_tensors(state["rng"]))
+        return len(self.history_)
+
+    # -------------------------------------------------------------- prediction
+
+    def encode(self, X):
+        """Encoded trajectories ``Φθ(X)`` of the trained model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, F), (n, T, F) or (n, T, I, J)
+
+        Returns
+        -------
+        Z : ndarray of shape (n, T', L)
+        """
+        check_is_fitted(self)
+        X = validate_recordings(self, X, reset=False)
+        return self._encode(X).cpu().numpy()
+
+    def _encode(self, X):
+        torch = import_torch()
+        with torch.no_grad():
+            return self.module_.encode(torch.tensor(X, device=self.device))
+
+    def pair_decision_function(self, X, pairs):
+        """Logits ``α − w·d/τ`` of pairs of rows of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, ...)
+            Recordings.
+        pairs : array-like of shape (n_pairs, 2)
+            Row indices into ``X``.
+
+        Returns
+        -------
+        logits : ndarray of shape (n_pairs,)
+        """
+        check_is_fitted(self)
+        X = validate_recordings(self, X, reset=False)
+        pairs, _ = validate_pairs(pairs, None, X.shape[0])
+        torch = import_torch()
+        with torch.no_grad():
+            Z = self._encode(X)
+            d = self.module_.pair_distances(Z, pairs)
+            return self.module_.logits(d).cpu().numpy()
+
+    def predict_pair_proba(self, X, pairs):
+        """Probabilities ``[1 − p, p]`` that each pair of rows of ``X`` shares a label.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_pairs, 2)
+        """
+        p = 1.0 / (1.0 + np.exp(-self.pair_decision_function(X, pairs)))
+        return np.column_stack([1.0 - p, p])
+
+    def predict_pairs(self, X, pairs):
+        """1 for pairs predicted to share a label (probability >= ``threshold_``), else 0."""
+        return (self.predict_pair_proba(X, pairs)[:, 1] >= self.threshold_).astype(int)
+
+    def calibrate_threshold(self, X, pairs, pair_labels, *, strategy="accuracy"):
+        """Recalibrate the probabilities and choose the decision threshold on held-out pairs.
+
+        First Platt scaling: the logits are refitted as ``a·logit + b`` by
+        logistic regression on the given pairs, which folds into ``α``, ``w``
+        (so calibration changes the Brier score and ECE, not the ranking).
+        Then ``threshold_`` is set to the probability that maximises
+        ``strategy`` on the same pairs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, ...)
+        pairs : array-like of shape (n_pairs, 2)
+        pair_labels : array-like of shape (n_pairs,)
+        strategy : {"accuracy", "f1"}, default="accuracy"
+
+        Returns
+        -------
+        self : SoftDTWPairClassifier
+        """
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import accuracy_score, f1_score
+
+        if strategy not in ("accuracy", "f1"):
+            raise ValueError(f"strategy must be 'accuracy' or 'f1', got {strategy!r}.")
+        check_is_fitted(self)
+        X = validate_recordings(self, X, reset=False)
+        pairs, pair_labels = validate_pairs(pairs, pair_labels, X.shape[0])
+        if np.unique(pair_labels).size < 2:
+            raise ValueError("calibrate_threshold needs both positive and negative pairs.")
+        logits = self.pair_decision_function(X, pairs)
+        platt = LogisticRegression(C=1e6).fit(logits[:, np.newaxis], pair_labels)
+        slope, intercept = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+        if slope <= 0:
+            raise ValueError(
+                "the pair logits rank the calibration pairs backwards (Platt slope <= 0); "
+                "the model is not fitted well enough to calibrate."
+            )
+        self.module_.rescale_logits(slope, intercept)
+        proba = self.predict_pair_proba(X, pairs)[:, 1]
+        score = accuracy_score if strategy == "accuracy" else f1_score
+        candidates = np.unique(np.concatenate([[0.5], proba]))
+        values = [score(pair_labels, (proba >= t).astype(int)) for t in candidates]
+        self.threshold_ = float(candidates[int(np.argmax(values))])
+        return self
+
+    def predict(self, X):
+        """Label of the most probable matching training recording, for each recording.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, ...)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n,)
+        """
+        check_is_fitted(self)
+        X = validate_recordings(self, X, reset=False)
+        torch = import_torch()
+        with torch.no_grad():
+            Z = self._encode(X)
+            Z_fit = self._encode(self.X_fit_)
+            D = self.module_.pairwise_distances(Z, Z_fit)
+        return self.y_fit_[D.argmin(dim=1).cpu().numpy()]
+
+    def score(self, X, y, sample_weight=None):
+        """ROC AUC of the pair probabilities over all pairs formed from ``(X, y)``.
+
+        Every unordered pair of rows of ``X`` is scored, with label 1 when
+        both rows have the same ``y``. This ranks how well the model separates
+        same-label from different-label pairs, whatever the threshold.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, ...)
+        y : array-like of shape (n,)
+        sample_weight : None
+            Not supported (pairs have no natural weight); must be None.
+
+        Returns
+        -------
+        auc : float
+        """
+        from sklearn.metrics import roc_auc_score
+
+        if sample_weight is not None:
+            raise ValueError("score does not support sample_weight; pairs carry no weights.")
+        pairs, labels = label_pairs(np.asarray(y))
+        if np.unique(labels).size < 2:
+            raise ValueError(
+                "score needs both same-label and different-label pairs in (X, y); "
+                f"got {np.unique(labels).size} kind of pair."
+            )
+        return float(roc_auc_score(labels, self.pair_decision_function(X, pairs)))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # trailing all-NaN padding frames are accepted; any other NaN is an error
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+def _progress_line(record, max_epochs):
+    done = int(20 * record["epoch"] / max(max_epochs, 1))
+    return (
+        f"[{'#' * done}{'.' * (20 - done)}] epoch {record['epoch']}/{max_epochs} "
+        f"train {record['train_loss']:.4f} val {record['val_loss']:.4f} "
+        f"auc {record['val_auc']:.3f}"
+    )
+
+
+def _random_state_to_tensors(rng):
+    torch = import_torch()
+    name, keys, pos, has_gauss, cached = rng.get_state()
+    return {"keys": torch.as_tensor(keys.astype(np.int64)),
+            "numbers": torch.tensor([pos, has_gauss], dtype=torch.int64),
+            "cached": torch.tensor(cached, dtype=torch.float64)}  # fmt: skip
+
+
+def _random_state_from_tensors(state):
+    keys = state["keys"].numpy().astype(np.uint32)
+    pos, has_gauss = (int(v) for v in state["numbers"])
+    return ("MT19937", keys, pos, has_gauss, float(state["cached"]))

@@ -1,0 +1,189 @@
+"""SoftDTWPairClassifier: learning, pair predictions, calibration, persistence, resume."""
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.metrics import brier_score_loss, roc_auc_score
+
+from skheatmap.classifier import SoftDTWPairClassifier
+from skheatmap.pairs import label_pairs
+from skheatmap.softdtw import soft_dtw_divergence
+
+
+def _segments(n_subjects=6, n_segments=3, T=40, channels=3, noise=0.3, seed=0):
+    """Recordings that share a segment's shape up to noise and a subject-specific lag."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 1, T + 8)
+    shapes = [np.stack([np.sin(2 * np.pi * (k + 1) * (c + 1) * t / 2 + k) for c in range(channels)],
+                        axis=1) for k in range(n_segments)]  # fmt: skip
+    X, y, groups = [], [], []
+    for s in range(n_subjects):
+        lag = rng.integers(0, 8)
+        for k in range(n_segments):
+            X.append(shapes[k][lag : lag + T] + noise * rng.normal(size=(T, channels)))
+            y.append(k)
+            groups.append(s)
+    return np.array(X), np.array(y), np.array(groups)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return _segments()
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, y, groups = data
+    return SoftDTWPairClassifier(max_epochs=6, random_state=0).fit(X[:12], y[:12], groups[:12])
+
+
+def test_held_out_subjects_are_told_apart(fitted, data):
+    X, y, _ = data
+    assert fitted.score(X[12:], y[12:]) > 0.9
+
+
+def test_training_loss_decreases(fitted):
+    losses = [record["train_loss"] for record in fitted.history_]
+    assert losses[-1] < losses[0]
+
+
+def test_score_is_roc_auc_over_all_pairs(fitted, data):
+    X, y, _ = data
+    pairs, labels = label_pairs(y[12:])
+    expected = roc_auc_score(labels, fitted.predict_pair_proba(X[12:], pairs)[:, 1])
+    assert fitted.score(X[12:], y[12:]) == pytest.approx(expected)
+
+
+def test_pair_probability_is_the_logistic_model_of_the_divergence(fitted, data):
+    X, _, _ = data
+    pairs = np.array([[0, 3], [1, 5], [2, 2]])
+    module = fitted.module_
+    d = soft_dtw_divergence(X[pairs[:, 0]], X[pairs[:, 1]], gamma=1.0, normalize=True)
+    head = (module.alpha, module.log_w, module.log_tau)
+    alpha, log_w, log_tau = (p.detach().item() for p in head)
+    w_over_tau = np.exp(log_w - log_tau)
+    expected = 1 / (1 + np.exp(-(alpha - w_over_tau * d)))
+    np.testing.assert_allclose(fitted.predict_pair_proba(X, pairs)[:, 1], expected, rtol=1e-6)
+    np.testing.assert_allclose(fitted.predict_pair_proba(X, pairs).sum(axis=1), 1.0)
+
+
+def test_predict_returns_the_label_of_the_closest_training_recording(fitted, data):
+    X, y, _ = data
+    np.testing.assert_array_equal(fitted.predict(X[:12]), y[:12])  # each matches itself
+    assert np.mean(fitted.predict(X[12:]) == y[12:]) > 0.8
+
+
+def test_calibration_improves_the_brier_score_on_its_pairs(data):
+    X, y, groups = data
+    clf = SoftDTWPairClassifier(max_epochs=2, random_state=0).fit(X[:9], y[:9], groups[:9])
+    pairs, labels = label_pairs(y[9:])
+    before = brier_score_loss(labels, clf.predict_pair_proba(X[9:], pairs)[:, 1])
+    ranking = clf.pair_decision_function(X[9:], pairs)
+    clf.calibrate_threshold(X[9:], pairs, labels)
+    after = brier_score_loss(labels, clf.predict_pair_proba(X[9:], pairs)[:, 1])
+    assert after <= before + 1e-12
+    # Platt scaling is monotone: the ranking (and so the AUC) is unchanged
+    assert roc_auc_score(labels, clf.pair_decision_function(X[9:], pairs)) == pytest.approx(
+        roc_auc_score(labels, ranking)
+    )
+    accuracy = np.mean(clf.predict_pairs(X[9:], pairs) == labels)
+    assert accuracy >= np.mean(labels == 0)  # at least the all-negative baseline
+
+
+def test_same_random_state_same_model(data):
+    X, y, groups = data
+    a = SoftDTWPairClassifier(max_epochs=3, random_state=1).fit(X, y, groups)
+    b = SoftDTWPairClassifier(max_epochs=3, random_state=1).fit(X, y, groups)
+    assert a.history_ == b.history_
+    for p, q in zip(a.module_.parameters(), b.module_.parameters(), strict=True):
+        assert (p == q).all()
+
+
+def test_pickle_and_clone(fitted, data):
+    X, y, _ = data
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.pair_decision_function(X, [[0, 1], [2, 7]]),
+                                  fitted.pair_decision_function(X, [[0, 1], [2, 7]]))
+    assert not hasattr(clone(fitted), "module_")
+
+
+def test_checkpoint_resume_equals_an_uninterrupted_fit(data, tmp_path):
+    X, y, groups = data
+    params = dict(max_epochs=4, n_iter_no_change=10, random_state=0)
+    full = SoftDTWPairClassifier(**params).fit(X, y, groups)
+    SoftDTWPairClassifier(**{**params, "max_epochs": 2}, checkpoint_dir=tmp_path).fit(X, y, groups)
+    resumed = SoftDTWPairClassifier(**params, checkpoint_dir=tmp_path).fit(X, y, groups)
+    assert [r["train_loss"] for r in resumed.history_] == [r["train_loss"] for r in full.history_]
+    for p, q in zip(resumed.module_.parameters(), full.module_.parameters(), strict=True):
+        assert (p == q).all()
+
+
+def test_checkpoint_of_another_fit_is_refused(data, tmp_path):
+    X, y, groups = data
+    SoftDTWPairClassifier(max_epochs=1, checkpoint_dir=tmp_path).fit(X, y, groups)
+    with pytest.raises(ValueError, match="written by a fit with other parameters or data"):
+        SoftDTWPairClassifier(max_epochs=1, gamma=0.5, checkpoint_dir=tmp_path).fit(X, y, groups)
+
+
+class _Projection(TransformerMixin, BaseEstimator):
+    """A linear map of the channels with a torch twin: the smallest trainable encoder."""
+
+    def __init__(self, n_components=2):
+        self.n_components = n_components
+
+    def fit(self, X, y=None):
+        self.components_ = np.eye(X.shape[-1])[: self.n_components]
+        return self
+
+    def transform(self, X):
+        return X @ self.components_.T
+
+    def to_torch(self):
+        import torch
+
+        layer = torch.nn.Linear(self.components_.shape[1], self.n_components, bias=False)
+        with torch.no_grad():
+            layer.weight.copy_(torch.as_tensor(self.components_))
+        return layer.double()
+
+    def from_torch(self, module):
+        self.components_ = module.weight.detach().cpu().numpy().astype(float)
+        return self
+
+
+def test_gradients_reach_the_encoder(data):
+    X, y, groups = data
+    clf = SoftDTWPairClassifier(encoder=_Projection(), max_epochs=2, encoder_lr=0.05,
+                                random_state=0).fit(X, y, groups)  # fmt: skip
+    trained = clf.module_.encoder[0].weight.detach().numpy()
+    assert not np.allclose(trained, np.eye(3)[:2])  # moved away from its initial value
+    # the fitted stage was updated to the trained weights: both faces agree
+    np.testing.assert_allclose(clf.encoder_.components_, trained)
+    np.testing.assert_allclose(clf.encode(X), clf.encoder_.transform(X), atol=1e-12)
+
+
+def test_encoder_without_torch_twin_is_refused(data):
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y, _ = data
+    with pytest.raises(TypeError, match="has no to_torch or from_torch"):
+        SoftDTWPairClassifier(encoder=FunctionTransformer(), max_epochs=1).fit(X, y)
+
+
+def test_single_class_is_refused():
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        SoftDTWPairClassifier().fit(np.zeros((4, 5, 2)), [1, 1, 1, 1])
+
+
+def test_pairs_outside_the_data_are_refused(fitted, data):
+    X, _, _ = data
+    with pytest.raises(ValueError, match="but X has 18 recordings"):
+        fitted.predict_pair_proba(X, [[0, 18]])
+
+
+def test_groups_of_the_wrong_length_are_refused(data):
+    X, y, groups = data
+    with pytest.raises(ValueError, match="one group per recording"):
+        SoftDTWPairClassifier(max_epochs=1).fit(X, y, groups[:-1])
