@@ -15,9 +15,16 @@ __version__ = "0.1.0.dev0"
 _PUBLIC = {
     "HeatmapEmbedder": "skheatmap.embedding",
     "WaveletBandReconstructor": "skheatmap.wavelet",
+    "NonlinearICAEncoder": "skheatmap.ica",
+    "SoftDTWPairClassifier": "skheatmap.classifier",
     "to_dataset": "skheatmap._validation",
     "lengths_of": "skheatmap._validation",
     "datasets": "skheatmap.datasets",
+    "metrics": "skheatmap.metrics",
+    "softdtw": "skheatmap.softdtw",
+    "lag": "skheatmap.lag",
+    "pairs": "skheatmap.pairs",
+    "objectives": "skheatmap.objectives",
 }
 
 __all__ = ["__version__", *_PUBLIC]
