@@ -20,6 +20,29 @@ class FlattenFrames(torch.nn.Module):
         return X.unsqueeze(1) if X.ndim == 2 else X.reshape(X.shape[0], X.shape[1], -1)
 
 
+def standardize_recordings(Z):
+    """Centre each channel of each recording and scale it to unit variance.
+
+    Statistics run over the recording's frames only: NaN padding frames stay
+    NaN and carry no gradient. A constant channel becomes 0. A recording of a
+    single frame (2-D input) has no variance over time and is returned as it
+    is. This removes what differs between subjects but carries no timing
+    (baseline temperature, response gain), which is what a comparison across
+    subjects needs.
+    """
+    frames = ~torch.isnan(Z).any(dim=-1, keepdim=True)
+    count = frames.sum(dim=1, keepdim=True).clamp_min(1)
+    filled = torch.where(frames, Z, torch.zeros((), dtype=Z.dtype, device=Z.device))
+    mean = filled.sum(dim=1, keepdim=True) / count
+    centred = torch.where(frames, filled - mean, torch.zeros((), dtype=Z.dtype, device=Z.device))
+    variance = (centred**2).sum(dim=1, keepdim=True) / count
+    positive = variance > 0
+    scale = torch.sqrt(torch.where(positive, variance, torch.ones_like(variance)))
+    scaled = torch.where(positive, centred / scale, torch.zeros_like(centred))
+    scaled = torch.where(count > 1, scaled, Z)
+    return torch.where(frames, scaled, torch.full_like(Z, float("nan")))
+
+
 class PairModule(torch.nn.Module):
     """Encoder Φθ and the pair model ``p = σ(α − w·d/τ)``, ``w = exp(η)``, ``τ = exp(ζ)``.
 
@@ -34,9 +57,12 @@ class PairModule(torch.nn.Module):
     distance : {"divergence", "soft_dtw"}
     band : int or None
     normalize : bool
+    standardize : bool
+        Whether each channel of each encoded recording is centred and scaled
+        to unit variance over its frames (see :func:`standardize_recordings`).
     """
 
-    def __init__(self, encoder, *, gamma, learn_gamma, distance, band, normalize):
+    def __init__(self, encoder, *, gamma, learn_gamma, distance, band, normalize, standardize):
         super().__init__()
         self.encoder = encoder
         self.alpha = torch.nn.Parameter(torch.tensor(1.0))
@@ -49,6 +75,7 @@ class PairModule(torch.nn.Module):
         self.divergence = distance == "divergence"
         self.band = band
         self.normalize = normalize
+        self.standardize = standardize
 
     def head_parameters(self):
         """The trainable scalars of the pair model."""
@@ -63,6 +90,10 @@ class PairModule(torch.nn.Module):
 
     def encode(self, X):
         return self.encoder(X)
+
+    def _compared(self, Z):
+        """The trajectories as the distance sees them."""
+        return standardize_recordings(Z) if self.standardize else Z
 
     def logits(self, d):
         return self.alpha - torch.exp(self.log_w - self.log_tau) * d
@@ -79,10 +110,14 @@ class PairModule(torch.nn.Module):
 
     def pairwise_distances(self, Z, Z_ref=None):
         """``(n, n)`` (or ``(n, m)`` against ``Z_ref``) distance matrix."""
-        return soft_dtw_pairwise(Z, Z_ref, divergence=self.divergence, **self._options())
+        Z_ref = None if Z_ref is None else self._compared(Z_ref)
+        return soft_dtw_pairwise(
+            self._compared(Z), Z_ref, divergence=self.divergence, **self._options()
+        )
 
     def pair_distances(self, Z, pairs):
         """Distances of the index pairs ``(Z[a], Z[b])``, differentiable."""
         index = torch.as_tensor(pairs, device=Z.device)
+        Z = self._compared(Z)
         distance = soft_dtw_divergence if self.divergence else soft_dtw
         return distance(Z[index[:, 0]], Z[index[:, 1]], **self._options())

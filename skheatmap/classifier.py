@@ -65,6 +65,13 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         Divide distances by the summed lengths ``n + m``.
     band : int or None, default=None
         Sakoe-Chiba radius of soft-DTW.
+    standardize : bool, default=True
+        Centre each channel of each encoded recording and scale it to unit
+        variance over its own frames before the distance is computed (the
+        encoded trajectories themselves, :meth:`encode`, are not changed). This removes per-subject
+        baselines and response gains, which carry no timing; switch it off
+        when absolute levels are what distinguishes the labels. Recordings of
+        a single frame (2-D input) are compared as they are.
     objective : {"dtw", "lagged_corr", "both"}, default="dtw"
         The DTW classification objective, the within-segment soft-lag
         correlation objective (only meaningful with an ``encoder``), or their
@@ -153,6 +160,7 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         "distance": [StrOptions({"divergence", "soft_dtw"})],
         "normalize": ["boolean"],
         "band": [Interval(numbers.Integral, 0, None, closed="left"), None],
+        "standardize": ["boolean"],
         "objective": [StrOptions({"dtw", "lagged_corr", "both"})],
         "lambda_ce": [Interval(numbers.Real, 0, None, closed="left")],
         "lambda_ctr": [Interval(numbers.Real, 0, None, closed="left")],
@@ -189,6 +197,7 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         distance="divergence",
         normalize=True,
         band=None,
+        standardize=True,
         objective="dtw",
         lambda_ce=1.0,
         lambda_ctr=0.1,
@@ -221,6 +230,7 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         self.distance = distance
         self.normalize = normalize
         self.band = band
+        self.standardize = standardize
         self.objective = objective
         self.lambda_ce = lambda_ce
         self.lambda_ctr = lambda_ctr
@@ -292,8 +302,94 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
                     f"groups has shape {groups.shape} but y has {y.shape}; one group per recording."
                 )
         train, val = self._validation_split(y_codes, groups)
+        val_pairs, val_labels = label_pairs(y_codes[val])
+
+        def batches(rng):
+            for batch in balanced_batches(
+                y_codes[train],
+                labels_per_batch=self.labels_per_batch,
+                samples_per_label=self.samples_per_label,
+                groups=None if groups is None else groups[train],
+                random_state=rng,
+            ):
+                rows = train[batch]
+                batch_groups = None if groups is None else groups[rows]
+                yield rows, self._label_batch_loss(y_codes[rows], batch_groups)
+
+        validation = (val, val_pairs, val_labels)
+        self._fit_module(X, y[train], train, batches, validation, (X, y_codes))
+        self.X_fit_ = X
+        self.y_fit_ = y
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit_pairs(self, X, pairs, pair_labels):
+        """Fit on explicitly labelled pairs of recordings instead of recording labels.
+
+        Minibatches hold ``labels_per_batch * samples_per_label`` pairs drawn
+        without replacement each epoch; there is no mining (the pairs are the
+        supervision). ``validation_fraction`` of the pairs (stratified by pair
+        label) is held out for early stopping; held-out pairs may share
+        recordings with training pairs. With no recording labels, ``predict``
+        is unavailable; the pair methods and :meth:`calibrate_threshold` work.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, F), (n, T, F) or (n, T, I, J)
+            Recordings.
+        pairs : array-like of shape (n_pairs, 2)
+            Row indices into ``X``.
+        pair_labels : array-like of shape (n_pairs,)
+            1 when the two recordings match, else 0; both must occur.
+
+        Returns
+        -------
+        self : SoftDTWPairClassifier
+        """
+        X = validate_recordings(self, X, reset=True)
+        pairs, pair_labels = validate_pairs(pairs, pair_labels, X.shape[0])
+        if np.unique(pair_labels).size < 2:
+            raise ValueError(
+                "fit_pairs needs both matching (1) and non-matching (0) pairs in pair_labels; "
+                f"got only {np.unique(pair_labels).tolist()}."
+            )
+        self.classes_ = np.array([0, 1])
+        train, val = self._pair_validation_split(pair_labels)
+        batch_size = self.labels_per_batch * self.samples_per_label
+
+        def batches(rng):
+            order = train[rng.permutation(train.size)]
+            for start in range(0, order.size, batch_size):
+                chosen = order[start : start + batch_size]
+                rows, local = np.unique(pairs[chosen], return_inverse=True)
+                yield rows, self._pair_batch_loss(local.reshape(-1, 2), pair_labels[chosen])
+
+        val_rows, val_local = np.unique(pairs[val], return_inverse=True)
+        validation = (val_rows, val_local.reshape(-1, 2), pair_labels[val])
+        trained_rows = np.unique(pairs[train])
+        fingerprint_data = (X, np.column_stack([pairs, pair_labels]))
+        self._fit_module(X, None, trained_rows, batches, validation, fingerprint_data)
+        self.X_fit_ = self.y_fit_ = None
+        return self
+
+    def _pair_validation_split(self, pair_labels):
+        """Indices of training and held-out pairs, stratified by pair label."""
+        everything = np.arange(pair_labels.size)
+        n_val = int(np.ceil(self.validation_fraction * pair_labels.size))
+        if self.validation_fraction == 0 or self.max_epochs == 0 or n_val < 2 or (
+            np.bincount(pair_labels).min() < 4
+        ):
+            return everything, everything[:0]
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        splitter = StratifiedShuffleSplit(1, test_size=n_val, random_state=seed)
+        return next(splitter.split(everything, pair_labels))
+
+    def _fit_module(self, X, y_encoder, encoder_rows, batches, validation, fingerprint_data):
+        """Fit the encoder stages, build Φθ and the pair model, train them, write back."""
         self.encoder_ = (
-            None if self.encoder is None else clone(self.encoder).fit(X[train], y[train])
+            None
+            if self.encoder is None
+            else clone(self.encoder).fit(X[encoder_rows], y_encoder)
         )
         torch = import_torch()
         dtype = torch.float64 if X.dtype == np.float64 else torch.float32
@@ -303,13 +399,11 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
             self.module_ = PairModule(
                 self._encoder_module(), gamma=self.gamma, learn_gamma=self.learn_gamma,
                 distance=self.distance, band=self.band, normalize=self.normalize,
+                standardize=self.standardize,
             ).to(device=self.device, dtype=dtype)  # fmt: skip
-            self._train(X, y_codes, groups, train, val)
+            self._train(X, encoder_rows, batches, validation, fingerprint_data)
         self._write_back_encoder()
-        self.X_fit_ = X
-        self.y_fit_ = y
         self.threshold_ = 0.5
-        return self
 
     def _validation_split(self, y, groups):
         """Indices of training and held-out recordings (whole groups when given).
@@ -369,7 +463,8 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         for (_, step), twin in zip(self._encoder_steps(), self.module_.encoder, strict=True):
             step.from_torch(twin)
 
-    def _train(self, X, y, groups, train, val):
+    def _train(self, X, train_rows, batches, validation, fingerprint_data):
+        """Adam over ``batches(rng)`` (pairs of rows and their loss) with early stopping."""
         torch = import_torch()
         module = self.module_
         rng = check_random_state(self.random_state)
@@ -377,37 +472,29 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         self.history_ = []
         self.best_epoch_ = 0
         with torch.no_grad():
-            scale = self._median_distance(module, Xt[train], y[train])
+            scale = self._median_distance(module, Xt[train_rows])
         module.set_distance_scale(scale)
         optimizer = torch.optim.Adam(
             [{"params": module.head_parameters(), "lr": self.lr},
              {"params": module.encoder.parameters(), "lr": self.encoder_lr}]
         )  # fmt: skip
         best = {"loss": np.inf, "state": copy.deepcopy(module.state_dict())}
-        start = self._resume(module, optimizer, rng, best, X, y)
+        start = self._resume(module, optimizer, rng, best, *fingerprint_data)
         stale = 0 if not self.history_ else self.history_[-1]["epochs_without_improvement"]
         for epoch in range(start, self.max_epochs):
             if stale >= self.n_iter_no_change:
                 break
             module.train()
             batch_losses = []
-            for batch in balanced_batches(
-                y[train],
-                labels_per_batch=self.labels_per_batch,
-                samples_per_label=self.samples_per_label,
-                groups=None if groups is None else groups[train],
-                random_state=rng,
-            ):
-                rows = train[batch]
-                loss = self._batch_loss(module, Xt[rows], y[rows],
-                                        None if groups is None else groups[rows])  # fmt: skip
+            for rows, batch_loss in batches(rng):
+                loss = batch_loss(module, Xt[rows])
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
                 batch_losses.append(float(loss.detach()))
             record = {"epoch": epoch + 1, "train_loss": float(np.mean(batch_losses))}
-            record.update(self._validation_scores(module, Xt, y, val))
-            monitored = record["val_loss"] if val.size else record["train_loss"]
+            record.update(self._validation_scores(module, Xt, *validation))
+            monitored = record["val_loss"] if validation[0].size else record["train_loss"]
             if monitored < best["loss"] - 1e-8:
                 best = {"loss": monitored, "state": copy.deepcopy(module.state_dict())}
                 self.best_epoch_ = epoch + 1
@@ -416,36 +503,50 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
                 stale += 1
             record["epochs_without_improvement"] = stale
             self.history_.append(record)
-            self._save_checkpoint(module, optimizer, rng, best, X, y)
+            self._save_checkpoint(module, optimizer, rng, best, *fingerprint_data)
             if self.verbose:
                 print(_progress_line(record, self.max_epochs))
         module.load_state_dict(best["state"])
         module.eval()
 
-    def _batch_loss(self, module, X, y, groups):
-        """Objective of one balanced batch: mined pairs through soft-DTW, soft-lag, penalties."""
-        torch = import_torch()
-        Z = module.encode(X)
-        loss = Z.new_zeros(())
-        if self.objective in ("dtw", "both"):
-            with torch.no_grad():
-                D = module.pairwise_distances(Z.detach())
-            if self.mining == "semi_hard":
+    def _label_batch_loss(self, y, groups):
+        """Loss of one balanced batch with labels ``y``: pairs mined on the current model."""
+
+        def loss(module, X):
+            torch = import_torch()
+            Z = module.encode(X)
+            pairs, labels = label_pairs(y, groups, across_groups=self.across_groups)
+            if self.objective in ("dtw", "both") and self.mining == "semi_hard":
+                with torch.no_grad():
+                    D = module.pairwise_distances(Z.detach())
                 triplets = semi_hard_negatives(
                     D.cpu().numpy(), y, margin=self.margin * float(module.distance_scale),
                     groups=groups, across_groups=self.across_groups,
                 )  # fmt: skip
-                pairs, labels = triplets_to_pairs(triplets)
+                mined = triplets_to_pairs(triplets)
             else:
-                pairs, labels = label_pairs(y, groups, across_groups=self.across_groups)
-            if len(pairs):
-                d = module.pair_distances(Z, pairs)
-                loss = loss + self._pair_loss(module, d, labels)
-        if self.objective in ("lagged_corr", "both"):
-            positives, _ = label_pairs(y, groups, across_groups=self.across_groups)
-            positives = positives[_ == 1]
-            if len(positives):
-                loss = loss - self.lambda_corr * self._soft_lag(Z, positives).mean()
+                mined = (pairs, labels)
+            return self._objective(module, Z, mined, pairs[labels == 1])
+
+        return loss
+
+    def _pair_batch_loss(self, pairs, labels):
+        """Loss of one batch of given pairs (row indices local to the batch)."""
+
+        def loss(module, X):
+            Z = module.encode(X)
+            return self._objective(module, Z, (pairs, labels), pairs[labels == 1])
+
+        return loss
+
+    def _objective(self, module, Z, dtw_pairs, positives):
+        """Pair loss on ``dtw_pairs``, soft-lag on ``positives``, and the penalties."""
+        loss = Z.new_zeros(())
+        pairs, labels = dtw_pairs
+        if self.objective in ("dtw", "both") and len(pairs):
+            loss = loss + self._pair_loss(module, module.pair_distances(Z, pairs), labels)
+        if self.objective in ("lagged_corr", "both") and len(positives):
+            loss = loss - self.lambda_corr * self._soft_lag(Z, positives).mean()
         return loss + self._regularization(Z)
 
     def _pair_loss(self, module, d, labels):
@@ -480,24 +581,24 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
             )
         return penalty
 
-    def _median_distance(self, module, X, y):
+    def _median_distance(self, module, X):
         """Median pairwise distance of (a sample of) the training set: the distance unit."""
-        sample = np.sort(check_random_state(0).permutation(len(y))[:64])
+        sample = np.sort(check_random_state(0).permutation(len(X))[:64])
         D = module.pairwise_distances(module.encode(X[sample]))
         off_diagonal = D[~np.eye(len(sample), dtype=bool)]
         scale = float(off_diagonal.abs().median()) if off_diagonal.numel() else 1.0
         return scale if np.isfinite(scale) and scale > 0 else 1.0
 
-    def _validation_scores(self, module, Xt, y, val):
-        if val.size == 0:
+    def _validation_scores(self, module, Xt, rows, pairs, labels):
+        """Pair loss and ROC AUC of the held-out pairs (indices local to ``rows``)."""
+        if rows.size == 0:
             return {"val_loss": float("nan"), "val_auc": float("nan")}
         torch = import_torch()
         from sklearn.metrics import roc_auc_score
 
         module.eval()
         with torch.no_grad():
-            pairs, labels = label_pairs(y[val])
-            Z = module.encode(Xt[val])
+            Z = module.encode(Xt[rows])
             d = module.pair_distances(Z, pairs)
             loss = float(self._pair_loss(module, d, labels))
             logits = module.logits(d).cpu().numpy()
@@ -677,6 +778,11 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         y_pred : ndarray of shape (n,)
         """
         check_is_fitted(self)
+        if self.y_fit_ is None:
+            raise ValueError(
+                "predict needs labelled training recordings, but this model was fitted with "
+                "fit_pairs; use predict_pairs, or fit(X, y)."
+            )
         X = validate_recordings(self, X, reset=False)
         torch = import_torch()
         with torch.no_grad():

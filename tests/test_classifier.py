@@ -60,13 +60,58 @@ def test_pair_probability_is_the_logistic_model_of_the_divergence(fitted, data):
     X, _, _ = data
     pairs = np.array([[0, 3], [1, 5], [2, 2]])
     module = fitted.module_
-    d = soft_dtw_divergence(X[pairs[:, 0]], X[pairs[:, 1]], gamma=1.0, normalize=True)
+    Xs = (X - X.mean(axis=1, keepdims=True)) / X.std(axis=1, keepdims=True)  # standardize=True
+    d = soft_dtw_divergence(Xs[pairs[:, 0]], Xs[pairs[:, 1]], gamma=1.0, normalize=True)
     head = (module.alpha, module.log_w, module.log_tau)
     alpha, log_w, log_tau = (p.detach().item() for p in head)
     w_over_tau = np.exp(log_w - log_tau)
     expected = 1 / (1 + np.exp(-(alpha - w_over_tau * d)))
     np.testing.assert_allclose(fitted.predict_pair_proba(X, pairs)[:, 1], expected, rtol=1e-6)
     np.testing.assert_allclose(fitted.predict_pair_proba(X, pairs).sum(axis=1), 1.0)
+
+
+def test_standardize_recordings_matches_numpy_and_keeps_padding():
+    import torch
+
+    from skheatmap._pair_module import standardize_recordings
+
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(3, 10, 4)) * [1.0, 5.0, 0.1, 1.0] + 3.0
+    Z[1, 7:] = np.nan  # padding frames
+    Z[2, :, 3] = 2.5  # a constant channel
+    out = standardize_recordings(torch.tensor(Z)).numpy()
+    with np.errstate(invalid="ignore"):  # 0/0 on the constant channel, set below
+        expected = (Z - np.nanmean(Z, axis=1, keepdims=True)) / np.nanstd(Z, axis=1, keepdims=True)
+    expected[2, :, 3] = 0.0
+    np.testing.assert_allclose(out, expected, atol=1e-12)  # NaN positions must match too
+
+
+def test_standardize_passes_single_frames_and_gives_padding_no_gradient():
+    import torch
+
+    from skheatmap._pair_module import standardize_recordings
+
+    single = torch.tensor([[[1.0, -2.0]]], dtype=torch.float64)
+    np.testing.assert_array_equal(standardize_recordings(single).numpy(), single.numpy())
+    Z = torch.tensor(np.random.default_rng(1).normal(size=(2, 6, 2)), requires_grad=True)
+    padded = torch.where(torch.arange(6)[None, :, None] < 4, Z, torch.nan)
+    out = standardize_recordings(padded)
+    (out.nan_to_num() * torch.arange(12.0).reshape(6, 2)).sum().backward()
+    assert torch.isfinite(Z.grad).all()
+    assert (Z.grad[:, 4:] == 0).all()
+
+
+def test_standardized_model_ignores_per_recording_gain_and_offset(fitted, data):
+    X, _, _ = data
+    rng = np.random.default_rng(2)
+    gains = rng.uniform(0.5, 3.0, size=(len(X), 1, X.shape[2]))
+    offsets = rng.normal(scale=10.0, size=(len(X), 1, X.shape[2]))
+    pairs = np.array([[0, 1], [2, 7], [4, 15]])
+    np.testing.assert_allclose(
+        fitted.pair_decision_function(gains * X + offsets, pairs),
+        fitted.pair_decision_function(X, pairs),
+        rtol=1e-9,
+    )
 
 
 def test_predict_returns_the_label_of_the_closest_training_recording(fitted, data):
@@ -170,6 +215,28 @@ def test_encoder_without_torch_twin_is_refused(data):
     X, y, _ = data
     with pytest.raises(TypeError, match="has no to_torch or from_torch"):
         SoftDTWPairClassifier(encoder=FunctionTransformer(), max_epochs=1).fit(X, y)
+
+
+def test_fit_pairs_learns_from_explicit_pairs(data):
+    X, y, _ = data
+    pairs, labels = label_pairs(y[:12])
+    clf = SoftDTWPairClassifier(max_epochs=6, random_state=0).fit_pairs(X[:12], pairs, labels)
+    assert clf.history_[-1]["train_loss"] < clf.history_[0]["train_loss"]
+    assert clf.score(X[12:], y[12:]) > 0.9  # held-out subjects
+
+
+def test_predict_after_fit_pairs_is_refused(data):
+    X, y, _ = data
+    pairs, labels = label_pairs(y[:6])
+    clf = SoftDTWPairClassifier(max_epochs=1, random_state=0).fit_pairs(X[:6], pairs, labels)
+    with pytest.raises(ValueError, match="fitted with fit_pairs"):
+        clf.predict(X[:2])
+
+
+def test_fit_pairs_needs_both_kinds_of_pair(data):
+    X, _, _ = data
+    with pytest.raises(ValueError, match="both matching"):
+        SoftDTWPairClassifier(max_epochs=1).fit_pairs(X[:4], [[0, 1], [2, 3]], [1, 1])
 
 
 def test_single_class_is_refused():
