@@ -8,6 +8,9 @@ ranking and thresholded scores, so only what is new lives here:
   :func:`band_snr`;
 - pair classification and calibration: :func:`expected_calibration_error`,
   :func:`pair_classification_report`;
+- scorers for a pair classifier, ``scorer(estimator, X, y)`` over every pair
+  of ``(X, y)``: :data:`pair_accuracy_scorer`, :data:`pair_roc_auc_scorer`,
+  :data:`pair_average_precision_scorer`;
 - event detection: :func:`detect_transients`, :func:`match_events`,
   :func:`event_detection_scores`.
 """
@@ -15,6 +18,11 @@ ranking and thresholded scores, so only what is new lives here:
 from ._denoising_metrics import band_mse, band_power, band_snr
 from ._event_metrics import detect_transients, event_detection_scores, match_events
 from ._pair_metrics import expected_calibration_error, pair_classification_report
+from ._pair_scorers import (
+    pair_accuracy_scorer,
+    pair_average_precision_scorer,
+    pair_roc_auc_scorer,
+)
 from ._source_metrics import mean_correlation_coefficient
 
 __all__ = [
@@ -26,5 +34,8 @@ __all__ = [
     "expected_calibration_error",
     "match_events",
     "mean_correlation_coefficient",
+    "pair_accuracy_scorer",
+    "pair_average_precision_scorer",
     "pair_classification_report",
+    "pair_roc_auc_scorer",
 ]
