@@ -108,6 +108,12 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         with ``to_torch()``; it is cloned, fitted, turned into a torch encoder
         Φθ and trained jointly with the pair model. ``None`` compares the input
         channels directly.
+    twin_options : dict or None, default=None
+        Keyword arguments of each encoder step's ``to_torch``, by step name
+        (``"encoder"`` when the encoder is not a Pipeline), e.g.
+        ``{"heatmapembedder": {"orthogonal": True}}`` to keep the eigenfaces
+        orthonormal while they train, or ``{"heatmapembedder":
+        {"temperature": 0.05}}`` for soft histogram bins.
     max_epochs : int, default=30
     lr : float, default=0.05
         Adam learning rate of the pair model; the encoder uses ``encoder_lr``.
@@ -178,6 +184,7 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         "labels_per_batch": [Interval(numbers.Integral, 2, None, closed="left")],
         "samples_per_label": [Interval(numbers.Integral, 2, None, closed="left")],
         "encoder": [None, HasMethods(["fit", "transform"])],
+        "twin_options": [dict, None],
         "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "encoder_lr": [Interval(numbers.Real, 0, None, closed="left")],
@@ -215,6 +222,7 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         labels_per_batch=4,
         samples_per_label=4,
         encoder=None,
+        twin_options=None,
         max_epochs=30,
         lr=0.05,
         encoder_lr=1e-3,
@@ -248,6 +256,7 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         self.labels_per_batch = labels_per_batch
         self.samples_per_label = samples_per_label
         self.encoder = encoder
+        self.twin_options = twin_options
         self.max_epochs = max_epochs
         self.lr = lr
         self.encoder_lr = encoder_lr
@@ -441,8 +450,16 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
 
         if self.encoder_ is None:
             return FlattenFrames()
+        steps = self._encoder_steps()
+        options = self.twin_options or {}
+        unknown = sorted(set(options) - {name for name, _ in steps})
+        if unknown:
+            raise ValueError(
+                f"twin_options names step(s) {unknown} that the encoder does not have; its "
+                f"steps are {[name for name, _ in steps]}."
+            )
         twins = []
-        for name, step in self._encoder_steps():
+        for name, step in steps:
             missing = [m for m in ("to_torch", "from_torch") if not hasattr(step, m)]
             if missing:
                 raise TypeError(
@@ -450,7 +467,7 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
                     "(); every step of the encoder needs a differentiable torch twin and a way "
                     "to take the trained weights back."
                 )
-            twins.append(step.to_torch())
+            twins.append(step.to_torch(**options.get(name, {})))
         return torch.nn.Sequential(*twins)
 
     def _encoder_steps(self):

@@ -209,6 +209,32 @@ def test_gradients_reach_the_encoder(data):
     np.testing.assert_allclose(clf.encode(X), clf.encoder_.transform(X), atol=1e-12)
 
 
+def test_end_to_end_eigenfaces_stay_orthonormal_with_the_twin_option():
+    from sklearn.pipeline import make_pipeline
+
+    from skheatmap import HeatmapEmbedder
+    from skheatmap.datasets import make_thermal_faces
+
+    faces = make_thermal_faces(n_subjects=3, n_segments=2, n_frames=32, frame_shape=(12, 12),
+                               random_state=0)  # fmt: skip
+    encoder = make_pipeline(HeatmapEmbedder(method="eigenfaces", n_components=3))
+    clf = SoftDTWPairClassifier(
+        encoder=encoder, twin_options={"heatmapembedder": {"orthogonal": True}},
+        encoder_lr=0.05, max_epochs=2, random_state=0,
+    ).fit(faces.X, faces.y)  # fmt: skip
+    components = clf.encoder_[0].components_
+    assert not np.allclose(components, clone(encoder).fit(faces.X).steps[0][1].components_)
+    np.testing.assert_allclose(components @ components.T, np.eye(3), atol=1e-10)
+    np.testing.assert_allclose(clf.encode(faces.X), clf.encoder_.transform(faces.X), atol=1e-8)
+
+
+def test_twin_options_for_a_missing_step_are_refused(data):
+    X, y, _ = data
+    clf = SoftDTWPairClassifier(encoder=_Projection(), twin_options={"embed": {}}, max_epochs=1)
+    with pytest.raises(ValueError, match=r"names step\(s\) \['embed'\].*\['encoder'\]"):
+        clf.fit(X, y)
+
+
 def test_encoder_without_torch_twin_is_refused(data):
     from sklearn.preprocessing import FunctionTransformer
 
