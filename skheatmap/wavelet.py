@@ -393,9 +393,9 @@ class WaveletBandReconstructor(OneToOneFeatureMixin, TransformerMixin, BaseEstim
         All bands at ``level_``, coarse to fine: ``["a", "dN", ..., "d1"]``.
     bands_ : list of str
         The bands kept (non-zero gain), in ``band_names_`` order.
-    gains_ : ndarray of shape (level_ + 1,)
+    gains_ : ndarray of shape (``level_ + 1``,)
         Effective gain of each band of ``band_names_`` (0 for removed bands).
-    band_frequencies_ : ndarray of shape (level_ + 1, 2)
+    band_frequencies_ : ndarray of shape (``level_ + 1``, 2)
         Nominal pass-band of each band of ``band_names_``, in Hz when ``fs`` is
         given, else in cycles per sample.
     min_length_ : int

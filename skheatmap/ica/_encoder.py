@@ -185,7 +185,7 @@ class NonlinearICAEncoder(
         Epochs run by the kept network.
     n_features_in_ : int
         Channels per frame ``K``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Defined when 2-D ``X`` has string feature names.
 
     Notes
