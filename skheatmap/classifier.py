@@ -607,7 +607,11 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         return scale if np.isfinite(scale) and scale > 0 else 1.0
 
     def _validation_scores(self, module, Xt, rows, pairs, labels):
-        """Pair loss and ROC AUC of the held-out pairs (indices local to ``rows``)."""
+        """Training objective and ROC AUC of the held-out pairs (indices local to ``rows``).
+
+        The objective is the one being trained (pair loss on every held-out
+        pair, soft-lag on the positives, penalties), so early stopping follows it.
+        """
         if rows.size == 0:
             return {"val_loss": float("nan"), "val_auc": float("nan")}
         torch = import_torch()
@@ -616,9 +620,8 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         module.eval()
         with torch.no_grad():
             Z = module.encode(Xt[rows])
-            d = module.pair_distances(Z, pairs)
-            loss = float(self._pair_loss(module, d, labels))
-            logits = module.logits(d).cpu().numpy()
+            loss = float(self._objective(module, Z, (pairs, labels), pairs[labels == 1]))
+            logits = module.logits(module.pair_distances(Z, pairs)).cpu().numpy()
         return {"val_loss": loss, "val_auc": float(roc_auc_score(labels, logits))}
 
     # ------------------------------------------------------------- checkpoints

@@ -235,6 +235,30 @@ def test_twin_options_for_a_missing_step_are_refused(data):
         clf.fit(X, y)
 
 
+@pytest.mark.parametrize("objective", ["lagged_corr", "both"])
+def test_soft_lag_objective_teaches_the_encoder_to_align_segments(data, objective):
+    from skheatmap.lag import soft_lag_correlation
+
+    X, y, groups = data
+    X = X.copy()
+    X[:, :, 0] = np.random.default_rng(5).normal(size=X.shape[:2])  # the start: pure noise
+    pairs, labels = label_pairs(y, groups, across_groups=True)
+    positives = pairs[labels == 1]
+
+    def within_segment_correlation(Z):
+        a, b = Z[positives[:, 0]], Z[positives[:, 1]]
+        return soft_lag_correlation(a, b, max_lag=8, beta=10.0).mean()
+
+    before = within_segment_correlation(_Projection(1).fit(X).transform(X))
+    clf = SoftDTWPairClassifier(
+        encoder=_Projection(1), objective=objective, lambda_energy=1.0, max_epochs=15,
+        encoder_lr=0.05, random_state=0,
+    ).fit(X, y, groups)  # fmt: skip
+    assert within_segment_correlation(clf.encode(X)) > before + 0.3
+    weights = np.abs(clf.encoder_.components_[0])
+    assert weights[0] < weights[1:].min()  # the noise channel lost its weight
+
+
 def test_encoder_without_torch_twin_is_refused(data):
     from sklearn.preprocessing import FunctionTransformer
 
