@@ -289,6 +289,21 @@ def test_fit_pairs_needs_both_kinds_of_pair(data):
         SoftDTWPairClassifier(max_epochs=1).fit_pairs(X[:4], [[0, 1], [2, 3]], [1, 1])
 
 
+def test_grid_search_over_a_pipeline_with_group_folds(data):
+    from sklearn.model_selection import GridSearchCV, GroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y, groups = data
+    classifier = SoftDTWPairClassifier(max_epochs=2, random_state=0)
+    pipeline = make_pipeline(FunctionTransformer(), classifier)
+    search = GridSearchCV(pipeline, {"softdtwpairclassifier__gamma": [0.1, 1.0]},
+                          cv=GroupKFold(n_splits=3)).fit(X, y, groups=groups)  # fmt: skip
+    assert search.cv_results_["mean_test_score"].shape == (2,)
+    assert search.best_score_ > 0.8  # pair ROC AUC on held-out subjects
+    assert search.best_estimator_.score(X, y) == pytest.approx(search.score(X, y))
+
+
 def test_single_class_is_refused():
     with pytest.raises(ValueError, match="at least 2 classes"):
         SoftDTWPairClassifier().fit(np.zeros((4, 5, 2)), [1, 1, 1, 1])
