@@ -295,3 +295,11 @@ def test_icebeem_layers_are_orthogonal_and_sources_standardised():
     for Q in data.mixing:
         x = np.where(x > 0, x, 0.2 * x) @ Q
     np.testing.assert_allclose(x, data.X)
+
+
+@pytest.mark.parametrize("n_frames", [8, 24, 64])
+def test_short_recordings_stay_at_skin_temperatures(n_frames):
+    # slow drift and head motion over a window shorter than their timescale
+    # are a small offset, not noise rescaled to their size
+    faces = make_thermal_faces(n_subjects=3, n_segments=2, n_frames=n_frames, random_state=0)
+    assert 15.0 < np.nanmin(faces.X) and np.nanmax(faces.X) < 42.0

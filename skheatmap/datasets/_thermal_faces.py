@@ -360,16 +360,26 @@ def _render(rng, face, s, source_regions, time, fs, breath_hz, amplitude,
     video += breathing[:, np.newaxis] * face["nostrils"][np.newaxis, :]
     duration = max(time[-1], 1.0 / fs)
     slope = rng.normal(0.0, drift_std) / duration
-    wander = gaussian_filter1d(rng.standard_normal(time.size), sigma=10 * fs, mode="reflect")
-    wander *= drift_std / max(wander.std(), 1e-12)
+    wander = _smooth_noise(rng, (time.size,), sigma=10 * fs) * drift_std
     video += (slope * time + wander)[:, np.newaxis]
-    motion = gaussian_filter1d(rng.standard_normal((time.size, 2)), sigma=fs, axis=0)
-    motion *= head_motion / np.maximum(motion.std(axis=0), 1e-12)
+    motion = _smooth_noise(rng, (time.size, 2), sigma=fs) * head_motion
     # first-order warp X(p - d) ≈ X(p) - ∇X·d, exact enough for sub-pixel shifts
     # two rank-one updates: a BLAS call for an inner dimension of 2 costs more than it saves
     video -= motion[:, :1] * face["gradient"][0]
     video -= motion[:, 1:] * face["gradient"][1]
     return video
+
+
+def _smooth_noise(rng, shape, sigma):
+    """Gaussian-smoothed white noise along axis 0, with unit variance in expectation.
+
+    The scale is the filter's, not the sample's: a recording shorter than
+    ``sigma`` sees a nearly constant offset of the stated size, not a tiny
+    wobble blown up to it.
+    """
+    smooth = gaussian_filter1d(rng.standard_normal(shape), sigma=sigma, axis=0, mode="reflect")
+    # white noise through a Gaussian of width sigma keeps 1 / (2 sqrt(pi) sigma) of its variance
+    return smooth * np.sqrt(2.0 * np.sqrt(np.pi) * sigma)
 
 
 def _draw_events(rng, length, fs, rate, amplitude):
