@@ -123,6 +123,9 @@ def match_events(true_onsets, detected_onsets, tolerance):
     detected_onsets = np.asarray(detected_onsets, dtype=float).ravel()
     if not tolerance >= 0:
         raise ValueError(f"tolerance must be >= 0, got {tolerance!r}.")
+    for name, onsets in (("true_onsets", true_onsets), ("detected_onsets", detected_onsets)):
+        if not np.isfinite(onsets).all():
+            raise ValueError(f"{name} must be finite frame indices; got NaN or inf.")
     if true_onsets.size == 0 or detected_onsets.size == 0:
         return np.empty((0, 2), dtype=np.intp)
     error = np.abs(true_onsets[:, np.newaxis] - detected_onsets[np.newaxis, :])

@@ -27,7 +27,8 @@ def _check_binary(y_true, y_prob):
         )
     if not np.isin(y_true, (0, 1)).all():
         raise ValueError(f"y_true must hold 0/1 pair labels, got {np.unique(y_true).tolist()}.")
-    if y_prob.size and (np.nanmin(y_prob) < 0 or np.nanmax(y_prob) > 1 or np.isnan(y_prob).any()):
+    # NaN first: nanmin of an all-NaN array would warn before the error
+    if y_prob.size and (np.isnan(y_prob).any() or y_prob.min() < 0 or y_prob.max() > 1):
         raise ValueError("y_prob must hold probabilities in [0, 1] without NaN.")
     return y_true, y_prob
 

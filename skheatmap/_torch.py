@@ -8,6 +8,7 @@ twin is built; ``import skheatmap`` stays light.
 import contextlib
 import copy
 import io
+import warnings
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -111,7 +112,20 @@ class TorchStateMixin:
         for name in self._torch_module_attributes:
             if isinstance(state.get(name), _PickledModule):
                 state[name] = module_from_bytes(state[name].data)
+        device = state.get("device")
+        if isinstance(device, str) and device.startswith("cuda") and not _cuda_available():
+            warnings.warn(
+                f"this {type(self).__name__} was saved with device={device!r}, but no CUDA "
+                "device is available here; it is loaded with device='cpu'.",
+                UserWarning,
+                stacklevel=2,
+            )
+            state["device"] = "cpu"
         super().__setstate__(state)
+
+
+def _cuda_available():
+    return import_torch().cuda.is_available()
 
 
 def _cpu_copy(module):

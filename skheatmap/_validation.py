@@ -22,6 +22,7 @@ has finite values is a *dead pixel*; the embedding stage ignores those.
 import numbers
 
 import numpy as np
+from sklearn.utils import assert_all_finite
 from sklearn.utils.validation import check_array, validate_data
 
 __all__ = [
@@ -35,6 +36,9 @@ __all__ = [
 ]
 
 _ALLOWED_NDIM = (2, 3, 4)
+# Whole-array checks on a memory-mapped input would allocate masks as large as
+# the data; they run on blocks of at most this many bytes instead.
+_BLOCK_BYTES = 1 << 24
 
 
 def _frame_size(X):
@@ -98,7 +102,6 @@ def validate_recordings(
     >>> est.n_features_in_
     20
     """
-    finite = "allow-nan" if allow_nan else True
     if not hasattr(X, "ndim"):
         X = np.asarray(X)  # lists and other array-likes: their ndim after conversion
     ndim = X.ndim
@@ -110,16 +113,24 @@ def validate_recordings(
             f"{' of shape ' + str(np.shape(X)) if ndim else ''}. "
             "Reshape your data, or use skheatmap.to_dataset to stack recordings."
         )
-    if ndim == 2:
-        return validate_data(
-            estimator, X, reset=reset, dtype=dtype, ensure_all_finite=finite, copy=copy
+    if getattr(getattr(X, "dtype", None), "kind", "") == "c":
+        # sklearn's own message would print the whole array
+        raise ValueError(
+            f"Complex data not supported: {type(estimator).__name__} got X of dtype "
+            f"{X.dtype}; pass real temperatures (e.g. np.abs(X) or X.real)."
         )
+    if ndim == 2:
+        X = validate_data(
+            estimator, X, reset=reset, dtype=dtype, ensure_all_finite=False, copy=copy
+        )
+        _check_finite_in_blocks(X, allow_nan, estimator)
+        return X
     X = check_array(
         X,
         allow_nd=True,
         ensure_2d=False,
         dtype=dtype,
-        ensure_all_finite=finite,
+        ensure_all_finite=False,
         copy=copy,
         input_name="X",
         estimator=estimator,
@@ -129,6 +140,7 @@ def validate_recordings(
             f"Found array with shape {X.shape} while {type(estimator).__name__} needs at "
             "least one frame and one value per frame."
         )
+    _check_finite_in_blocks(X, allow_nan, estimator)
     n_features = _frame_size(X)
     if reset:
         estimator.n_features_in_ = n_features
@@ -140,6 +152,35 @@ def validate_recordings(
             f"{estimator.n_features_in_} features as input."
         )
     return X
+
+
+def _check_finite_in_blocks(X, allow_nan, estimator):
+    """sklearn's finiteness check (same messages), one bounded block at a time."""
+    for _, _, block in _blocks(X):
+        assert_all_finite(
+            block, allow_nan=allow_nan, estimator_name=type(estimator).__name__, input_name="X"
+        )
+
+
+def _blocks(X):
+    """Yield ``(rows, frames, X[rows, frames])`` blocks of at most ``_BLOCK_BYTES``.
+
+    Blocks hold whole recordings when a recording fits in a block, else
+    consecutive frames of one recording; frames are visited in time order.
+    """
+    n, T = X.shape[:2]
+    frame_bytes = int(np.prod(X.shape[2:], dtype=np.int64)) * X.itemsize
+    frames_per_block = max(1, _BLOCK_BYTES // max(frame_bytes, 1))
+    if T <= frames_per_block:
+        step = max(1, frames_per_block // max(T, 1))
+        for start in range(0, n, step):
+            rows = slice(start, min(start + step, n))
+            yield rows, slice(0, T), X[rows]
+        return
+    for i in range(n):
+        for start in range(0, T, frames_per_block):
+            frames = slice(start, min(start + frames_per_block, T))
+            yield slice(i, i + 1), frames, X[i : i + 1, frames]
 
 
 def _describe_ndim(allowed_ndim):
@@ -247,10 +288,13 @@ def lengths_of(X):
         raise ValueError(
             f"lengths_of expects recordings of shape (n, T, ...), got shape {X.shape}."
         )
-    finite_frame = ~np.isnan(X.reshape(X.shape[0], X.shape[1], -1)).all(axis=2)
-    has_frame = finite_frame.any(axis=1)
-    last = X.shape[1] - np.argmax(finite_frame[:, ::-1], axis=1)
-    return np.where(has_frame, last, 0).astype(np.intp)
+    lengths = np.zeros(X.shape[0], dtype=np.intp)
+    for rows, frames, block in _blocks(X):
+        finite_frame = ~np.isnan(block.reshape(block.shape[0], block.shape[1], -1)).all(axis=2)
+        # blocks come in time order, so a later block's last finite frame wins
+        last = frames.stop - np.argmax(finite_frame[:, ::-1], axis=1)
+        lengths[rows] = np.where(finite_frame.any(axis=1), last, lengths[rows])
+    return lengths
 
 
 def to_dataset(recordings, *, max_length=None, dtype=None):

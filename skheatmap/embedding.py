@@ -13,6 +13,7 @@ inside the region of interest that is not padding also gives NaN channels and
 a :class:`UserWarning`.
 """
 
+import mmap
 import numbers
 import warnings
 from typing import NamedTuple
@@ -121,6 +122,36 @@ class _Chunk(NamedTuple):
         return self.pixels if self.keep.all() else self.pixels[self.keep]
 
 
+def _read_only_mapping(array):
+    """The read-only ``mmap`` under ``array`` (``np.load(..., mmap_mode="r")``), else None.
+
+    Only a read-only mapping is returned: its pages can be dropped at any time
+    and read again from the file, whereas a copy-on-write mapping holds changes.
+    """
+    base = array
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if not isinstance(base, mmap.mmap) or not hasattr(mmap, "MADV_DONTNEED"):
+        return None
+    with memoryview(base) as view:
+        return base if view.readonly else None
+
+
+def _reads_on_indexing(X):
+    """Whether ``X`` is an array-like that reads its values when indexed (h5py, zarr).
+
+    Such arrays are embedded a chunk of recordings at a time instead of being
+    converted to one in-memory array.
+    """
+    return (
+        not isinstance(X, np.ndarray)
+        and hasattr(X, "__array__")
+        and len(getattr(X, "shape", ())) >= 3
+        and hasattr(X, "dtype")
+        and not type(X).__module__.startswith(("torch", "pandas"))
+    )
+
+
 def _percentile_label(q):
     return f"p{int(q):02d}" if float(q).is_integer() else f"p{q:g}"
 
@@ -216,9 +247,9 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
         The histogram edges (``method="histogram"``).
     pca_ : PCA or IncrementalPCA
         The fitted decomposition (``method="eigenfaces"``).
-    components_ : ndarray of shape (n_components, n_pixels_)
+    components_ : ndarray of shape (n_components, ``n_pixels_``)
         The eigenfaces, over the pixels of the ROI in row-major order.
-    mean_ : ndarray of shape (n_pixels_,)
+    mean_ : ndarray of shape (``n_pixels_``,)
         The mean training frame over the ROI (NaN-aware).
     explained_variance_, explained_variance_ratio_ : ndarray of shape (n_components,)
         As in :class:`~sklearn.decomposition.PCA`.
@@ -586,6 +617,12 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
     def _fit_eigenfaces(self, frames):
         fill = self._pixel_means(frames).astype(frames.dtype)
         data = self._training_pixels(frames, fill=fill)
+        if data.shape[0] > 1 and not np.ptp(data, axis=0).any():
+            raise ValueError(
+                f"method='eigenfaces' found {data.shape[0]} training frame(s) that are all "
+                "identical inside the mask, so there is no variation to find eigenfaces in. "
+                "Fit on recordings whose frames vary, or use method='percentiles'."
+            )
         pca = PCA(
             n_components=self.n_components,
             svd_solver=self.svd_solver,
@@ -611,7 +648,8 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
 
     def _set_pca(self, pca, n_frames):
         self.pca_ = pca
-        self.components_ = pca.components_
+        # contiguous, as after unpickling: BLAS results may depend on the memory layout
+        self.components_ = np.ascontiguousarray(pca.components_)
         self.mean_ = pca.mean_
         self.explained_variance_ = pca.explained_variance_
         self.explained_variance_ratio_ = pca.explained_variance_ratio_
@@ -654,7 +692,10 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
         ----------
         X : array-like of shape (n, F), (n, T, F) or (n, T, I, J)
             Heatmap recordings with the frame size seen in ``fit``. A
-            ``numpy.memmap`` is read ``chunk_size`` frames at a time.
+            ``numpy.memmap`` is read ``chunk_size`` frames at a time (pages of
+            a read-only map are released after each chunk); an HDF5 dataset
+            (``h5py.Dataset``, or another array-like that reads when indexed)
+            is read as whole recordings, about ``chunk_size`` frames at a time.
 
         Returns
         -------
@@ -663,6 +704,16 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
             finite pixel inside the ROI, are NaN.
         """
         check_is_fitted(self)
+        if _reads_on_indexing(X):
+            channels, empty, all_nan = self._embed_lazily(X)
+        else:
+            channels, empty, all_nan = self._embed_recordings(X)
+        self._warn_empty(empty, all_nan)
+        return channels
+
+    def _embed_recordings(self, X):
+        """Channels ``(n, T, K)`` (``(n, K)`` for 2-D input) of in-memory or memory-mapped
+        recordings, and the ``(n, T)`` masks of frames without data and of all-NaN frames."""
         X = self._validate(X, reset=False)
         self._check_frame_shape(X)
         series = as_series(X)
@@ -674,8 +725,23 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
             all_nan[chunk.rows] = chunk.padding
             empty[chunk.rows] = ~chunk.keep
             out[chunk.rows] = self._standardized(self._embed(chunk.pixels, dead=chunk.dead))
-        self._warn_empty(empty.reshape(series.shape[:2]), all_nan.reshape(series.shape[:2]))
-        return restore_ndim(out.reshape(*series.shape[:2], -1), X)
+        n_t = series.shape[:2]
+        channels = restore_ndim(out.reshape(*n_t, -1), X)
+        return channels, empty.reshape(n_t), all_nan.reshape(n_t)
+
+    def _embed_lazily(self, X):
+        """:meth:`_embed_recordings` over whole recordings read a chunk at a time.
+
+        For array-likes that read from disk when indexed (an HDF5 dataset), so
+        that only about one chunk of frames (at least one recording) is in memory.
+        """
+        per_chunk = self._chunk_frames(int(np.prod(X.shape[2:])), np.dtype(X.dtype).itemsize)
+        step = max(1, per_chunk // max(X.shape[1], 1))  # whole recordings of T frames
+        parts = [
+            self._embed_recordings(np.asarray(X[start : start + step]))
+            for start in range(0, X.shape[0], step)
+        ]
+        return tuple(np.concatenate(part) for part in zip(*parts, strict=True))
 
     def _standardized(self, features):
         if not self.standardize:
@@ -708,7 +774,7 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
                 f"edges [{self.bin_edges_[0]:g}, {self.bin_edges_[-1]:g}]; their density is "
                 "NaN. Widen bin_range or the edges in bins.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
         with np.errstate(invalid="ignore", divide="ignore"):
             return counts / np.diff(self.bin_edges_) / total
@@ -743,9 +809,8 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
         """
         index = self._pixel_index if roi else None
         n_features = frames.shape[1]
-        size = self.chunk_size
-        if size is None:
-            size = max(1, _AUTO_CHUNK_BYTES // (frames.shape[1] * frames.itemsize))
+        size = self._chunk_frames(n_features, frames.itemsize)
+        mapping = _read_only_mapping(frames)
         for start in range(0, frames.shape[0], size):
             rows = slice(start, min(start + size, frames.shape[0]))
             block = np.ascontiguousarray(frames[rows])  # a plain C view (no copy) for the kernels
@@ -761,6 +826,16 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
             n_nan_roi = n_nan if index is None else frame_status(pixels)[0]
             keep = n_nan_roi < pixels.shape[1]
             yield _Chunk(rows, pixels, keep, bool(n_nan_roi.any()), n_nan == n_features)
+            if mapping is not None:
+                # pages of a mapped file stay resident until memory runs short; dropping
+                # those read so far keeps the peak RSS at about one chunk, whatever the file
+                mapping.madvise(mmap.MADV_DONTNEED)
+
+    def _chunk_frames(self, frame_size, itemsize):
+        """Frames per chunk: ``chunk_size``, or as many as fill 32 MiB."""
+        if self.chunk_size is not None:
+            return self.chunk_size
+        return max(1, _AUTO_CHUNK_BYTES // (frame_size * itemsize))
 
     def _warn_empty(self, empty, all_nan):
         dropped = empty & ~_trailing(all_nan)

@@ -54,6 +54,12 @@ def _trajectories(z):
     return z.nan_to_num(0.0), valid
 
 
+def _check_nonnegative(value, name):
+    """A weight, floor or margin must be a number >= 0 (a tensor may carry gradients)."""
+    if not bool(value >= 0):
+        raise ValueError(f"{name} must be >= 0, got {float(value)!r}.")
+
+
 def _energy(zz, valid):
     """Mean squared norm per valid frame of each recording."""
     return (zz**2).sum(dim=(1, 2)) / valid.sum(dim=1).clamp(min=1)
@@ -85,6 +91,7 @@ def energy_penalty(z, epsilon):
     0.5
     """
     torch = import_torch()
+    _check_nonnegative(epsilon, "epsilon")
     z, was_numpy = _as_tensor(z)
     energy = _energy(*_trajectories(z))
     return _like_input(torch.relu(epsilon - energy).mean(), was_numpy)
@@ -113,6 +120,7 @@ def energy_floor(z, epsilon):
     array([1., 1.])
     """
     torch = import_torch()
+    _check_nonnegative(epsilon, "epsilon")
     z, was_numpy = _as_tensor(z)
     energy = _energy(*_trajectories(z))
     tiny = torch.finfo(energy.dtype).tiny
@@ -294,6 +302,8 @@ def contrastive_margin_loss(distances, labels, *, margin=1.0, negative_weight=1.
     1.3
     """
     torch = import_torch()
+    _check_nonnegative(margin, "margin")
+    _check_nonnegative(negative_weight, "negative_weight")
     d, was_numpy = _as_tensor(distances)
     target = _check_pair_labels(labels, d)
     loss = (target * d).sum() + negative_weight * ((1 - target) * torch.relu(margin - d)).sum()

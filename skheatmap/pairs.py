@@ -24,6 +24,7 @@ def _check_labels(y, groups):
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"y must be a 1-D array of labels, got shape {y.shape}.")
+    _reject_missing(y, "y")
     if groups is not None:
         groups = np.asarray(groups)
         if groups.shape != y.shape:
@@ -31,7 +32,17 @@ def _check_labels(y, groups):
                 f"groups has shape {groups.shape} but y has shape {y.shape}; give one "
                 "group (subject) per recording."
             )
+        _reject_missing(groups, "groups")
     return y, groups
+
+
+def _reject_missing(values, name):
+    # NaN != NaN would make every pair with a missing label a negative pair
+    if values.dtype.kind == "f" and np.isnan(values).any():
+        raise ValueError(
+            f"{name} contains NaN at position {int(np.flatnonzero(np.isnan(values))[0])}; "
+            f"every recording needs a {name} value (drop unlabelled recordings)."
+        )
 
 
 def _positive_mask(y, groups, across_groups):
@@ -256,6 +267,11 @@ def semi_hard_negatives(distances, y, *, margin, groups=None, across_groups=Fals
         raise ValueError(f"distances must have shape ({y.size}, {y.size}), got {D.shape}.")
     if not margin > 0:
         raise ValueError(f"margin must be > 0, got {margin!r}.")
+    if np.isnan(D).any():
+        raise ValueError(
+            "distances contain NaN; mining would silently skip those recordings. Check the "
+            "encoded series for NaN (e.g. non-padding frames without data)."
+        )
     anchors, positives = np.nonzero(_positive_mask(y, groups, across_groups))
     negative_distance = np.where(y[:, np.newaxis] != y[np.newaxis, :], D, np.inf)[anchors]
     has_negative = np.isfinite(negative_distance).any(axis=1)

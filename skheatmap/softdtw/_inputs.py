@@ -62,6 +62,16 @@ def as_float_tensor(value, name, like=None):
 def series_lengths(X, name):
     """Lengths of ``(B, T, d)`` series whose trailing all-NaN frames are padding."""
     torch = import_torch()
+    if X.shape[1] == 0 or X.shape[2] == 0:
+        raise ValueError(
+            f"{name} has shape {tuple(X.shape)}: every series needs at least one frame of at "
+            "least one value."
+        )
+    if bool(torch.isinf(X).any()):
+        raise ValueError(
+            f"{name} contains infinity; soft-DTW needs finite values (NaN only as trailing "
+            "whole-frame padding). Replace infinite values, e.g. with np.nan_to_num."
+        )
     nan_frame = torch.isnan(X).all(-1)
     finite_frame = ~torch.isnan(X).any(-1)
     if not bool((nan_frame | finite_frame).all()):
