@@ -11,12 +11,23 @@ ranking and thresholded scores, so only what is new lives here:
 - scorers for a pair classifier, ``scorer(estimator, X, y)`` over every pair
   of ``(X, y)``: :data:`pair_accuracy_scorer`, :data:`pair_roc_auc_scorer`,
   :data:`pair_average_precision_scorer`;
+- alignment of encoded trajectories: :func:`pairwise_soft_lag`,
+  :func:`alignment_report`, :func:`alignment_gap`, :data:`alignment_scorer`;
+- generalisation across subjects and sessions: :func:`grouped_cv_scores`,
+  :func:`generalisation_report`, :func:`validation_gap`;
 - event detection: :func:`detect_transients`, :func:`match_events`,
   :func:`event_detection_scores`.
 """
 
+from ._alignment_metrics import (
+    alignment_gap,
+    alignment_report,
+    alignment_scorer,
+    pairwise_soft_lag,
+)
 from ._denoising_metrics import band_mse, band_power, band_snr
 from ._event_metrics import detect_transients, event_detection_scores, match_events
+from ._generalisation_metrics import generalisation_report, grouped_cv_scores, validation_gap
 from ._pair_metrics import expected_calibration_error, pair_classification_report
 from ._pair_scorers import (
     pair_accuracy_scorer,
@@ -26,16 +37,23 @@ from ._pair_scorers import (
 from ._source_metrics import mean_correlation_coefficient
 
 __all__ = [
+    "alignment_gap",
+    "alignment_report",
+    "alignment_scorer",
     "band_mse",
     "band_power",
     "band_snr",
     "detect_transients",
     "event_detection_scores",
     "expected_calibration_error",
+    "generalisation_report",
+    "grouped_cv_scores",
     "match_events",
     "mean_correlation_coefficient",
     "pair_accuracy_scorer",
     "pair_average_precision_scorer",
     "pair_classification_report",
     "pair_roc_auc_scorer",
+    "pairwise_soft_lag",
+    "validation_gap",
 ]

@@ -9,12 +9,12 @@ import pytest
 import skheatmap
 
 API = pathlib.Path(__file__).resolve().parents[1] / "docs" / "api.rst"
-MODULES = ("softdtw", "lag", "metrics", "pairs", "objectives", "datasets")
+MODULES = ("softdtw", "lag", "metrics", "pairs", "objectives", "datasets", "plotting")
 
 
 def public_names():
-    names = [name for name in skheatmap.__all__
-             if name not in MODULES and name != "__version__"]  # fmt: skip
+    names = [name for name in skheatmap.__all__ if name != "__version__"
+             and not inspect.ismodule(getattr(skheatmap, name))]  # fmt: skip
     for module in MODULES:
         found = importlib.import_module(f"skheatmap.{module}")
         names += [f"{module}.{name}" for name in found.__all__

@@ -1,0 +1,460 @@
+"""The evaluation protocol in one call: :func:`evaluate`.
+
+``evaluate`` fits a clone of a pipeline (stages ending in a pair classifier)
+on some subjects and measures, on the recordings of the *other* subjects:
+
+- pair classification (accuracy, precision, recall, ROC AUC, average
+  precision, Brier score, ECE) of every pair of held-out recordings;
+- alignment: mean soft-lag correlation of the encoded trajectories within and
+  between segments, and their gap;
+- event detection (when the true transients are given) with the documented
+  detector of :func:`~skheatmap.metrics.detect_transients`;
+- source recovery (when the true sources are given): the mean correlation
+  coefficient;
+- denoising (when the clean recordings are given and the pipeline has a
+  :class:`~skheatmap.wavelet.WaveletBandReconstructor`): SNR of the channel
+  series before and after the wavelet stage, in the emotion band and over
+  all frequencies;
+- generalisation: training and held-out pair ROC AUC and their gap, and,
+  with ``cv``, cross-subject (and cross-session) cross-validation;
+- complexity: :func:`~skheatmap.search.complexity_proxies` (learned values,
+  FLOPs and transform latency per recording) and the fit time.
+
+The result is an :class:`EvaluationReport`: a ``dict`` of sections of scalar
+metrics (JSON-ready), with the arrays behind them in ``report.data`` for the
+figures of :mod:`skheatmap.plotting`.
+"""
+
+import inspect
+import json
+import math
+import numbers
+import time
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.model_selection import GroupShuffleSplit
+from sklearn.pipeline import Pipeline
+
+from ._alignment_metrics import alignment_report
+from ._denoising_metrics import band_snr
+from ._event_metrics import detect_transients, event_detection_scores
+from ._generalisation_metrics import generalisation_report, validation_gap
+from ._pair_metrics import pair_classification_report
+from ._source_metrics import mean_correlation_coefficient
+from .pairs import label_pairs
+
+__all__ = ["EvaluationReport", "evaluate"]
+
+
+class EvaluationReport(dict):
+    """Metrics of :func:`evaluate`: ``{section: {metric: value}}`` plus arrays in ``data``.
+
+    A plain ``dict`` (so ``report["pairs"]["roc_auc"]`` works and it
+    serialises to JSON) with tidy views: :meth:`to_records` gives one row per
+    metric, :meth:`to_frame` the same as a pandas DataFrame (pandas is not
+    required otherwise).
+
+    Attributes
+    ----------
+    data : dict
+        The arrays the metrics were computed from (pair labels and
+        probabilities, encoded trajectories, detected events...), used by
+        :mod:`skheatmap.plotting`.
+
+    Examples
+    --------
+    >>> from skheatmap.evaluation import EvaluationReport
+    >>> report = EvaluationReport({"pairs": {"roc_auc": 0.9, "accuracy": 0.8}})
+    >>> report.to_records()[0]
+    {'section': 'pairs', 'metric': 'roc_auc', 'value': 0.9}
+    >>> print(report.summary())
+    pairs
+      roc_auc   0.9
+      accuracy  0.8
+    """
+
+    def __init__(self, sections=(), data=None):
+        super().__init__(sections)
+        self.data = {} if data is None else data
+
+    def __reduce__(self):
+        return (type(self), (dict(self), self.data))
+
+    def to_records(self):
+        """One ``{"section", "metric", "value"}`` row per scalar metric."""
+        return [
+            {"section": section, "metric": metric, "value": value}
+            for section, metrics in self.items()
+            for metric, value in metrics.items()
+            if _is_scalar(value)
+        ]
+
+    def to_frame(self):
+        """The records as a pandas DataFrame (needs pandas)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError(
+                "EvaluationReport.to_frame needs pandas; install it or use to_records()."
+            ) from None
+        return pd.DataFrame.from_records(self.to_records(), columns=["section", "metric", "value"])
+
+    def to_json(self, **kwargs):
+        """JSON text of the metrics; NaN and infinities become ``null``."""
+        return json.dumps(_json_ready(dict(self)), allow_nan=False, **kwargs)
+
+    def summary(self):
+        """Aligned plain-text table of the scalar metrics, one section per block."""
+        lines = []
+        for section, metrics in self.items():
+            scalars = {k: v for k, v in metrics.items() if _is_scalar(v)}
+            if not scalars:
+                continue
+            width = max(map(len, scalars))
+            lines.append(section)
+            lines.extend(f"  {k:<{width}}  {_format(v)}" for k, v in scalars.items())
+        return "\n".join(lines)
+
+
+def _is_scalar(value):
+    return isinstance(value, (numbers.Number, str, bool, type(None)))
+
+
+def _format(value):
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _json_ready(value):
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+# ---------------------------------------------------------------- the estimator's parts
+
+
+def _final_step(estimator):
+    return estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+
+
+def _check_pair_model(estimator):
+    if not hasattr(_final_step(estimator), "predict_pair_proba"):
+        raise TypeError(
+            "evaluate needs a pair classifier (an estimator with predict_pair_proba, such as "
+            "SoftDTWPairClassifier), alone or as the last step of a Pipeline; got "
+            f"{type(_final_step(estimator)).__name__}."
+        )
+
+
+def _fit_params(estimator, groups):
+    """Route ``groups`` to the final step's ``fit`` when it takes them."""
+    final = _final_step(estimator)
+    if "groups" not in inspect.signature(final.fit).parameters:
+        return {}
+    if isinstance(estimator, Pipeline):
+        return {f"{estimator.steps[-1][0]}__groups": groups}
+    return {"groups": groups}
+
+
+def _classifier_input(fitted, X):
+    """What the final step sees: ``X`` through every step before it."""
+    return fitted[:-1].transform(X) if isinstance(fitted, Pipeline) else X
+
+
+def _wavelet_index(fitted):
+    from .wavelet import WaveletBandReconstructor
+
+    if not isinstance(fitted, Pipeline):
+        return None
+    for index, (_, step) in enumerate(fitted.steps):
+        if isinstance(step, WaveletBandReconstructor):
+            return index
+    return None
+
+
+# ---------------------------------------------------------------- the sections
+
+
+def _pair_section(model, Xc_test, y_test, Z_test):
+    from .softdtw import soft_dtw_pairwise
+
+    pairs, pair_labels = label_pairs(y_test)
+    proba = model.predict_pair_proba(Xc_test, pairs)[:, 1]
+    distances = soft_dtw_pairwise(
+        Z_test, gamma=model.gamma, divergence=model.distance == "divergence",
+        band=model.band, normalize=model.normalize,
+    )[pairs[:, 0], pairs[:, 1]]  # fmt: skip
+    report = pair_classification_report(
+        pair_labels, proba, threshold=getattr(model, "threshold_", 0.5)
+    )
+    report["n_pairs"] = int(pair_labels.size)
+    report["n_positive_pairs"] = int(pair_labels.sum())
+    data = {"pairs": pairs, "pair_labels": pair_labels, "pair_proba": proba,
+            "pair_distances": np.asarray(distances)}  # fmt: skip
+    return report, data
+
+
+def _events_of(events, rows):
+    """The events of the recordings ``rows``, renumbered ``0 .. len(rows) - 1``."""
+    recording = np.asarray(events["recording"])
+    position = {int(r): k for k, r in enumerate(rows)}
+    keep = np.isin(recording, rows)
+    table = {name: np.asarray(column)[keep] for name, column in events.items()}
+    table["recording"] = np.array([position[int(r)] for r in recording[keep]], dtype=np.intp)
+    return table
+
+
+def _denoising_section(fitted, X_test, X_clean_test, fs, band):
+    index = _wavelet_index(fitted)
+    before_stage = fitted[:index]
+    reference = before_stage.transform(X_clean_test)
+    noisy = before_stage.transform(X_test)
+    denoised = fitted.steps[index][1].transform(noisy)
+    section = {"band_low_hz": band[0], "band_high_hz": band[1]}
+    for name, (low, high) in {"band": band, "full": (0.0, fs / 2)}.items():
+        section[f"snr_db_before_{name}"] = _mean_db(band_snr(reference, noisy, fs, (low, high)))
+        section[f"snr_db_after_{name}"] = _mean_db(band_snr(reference, denoised, fs, (low, high)))
+    data = {"channels_clean": reference, "channels_before": noisy, "channels_after": denoised}
+    try:
+        data["channel_names"] = list(before_stage.get_feature_names_out())
+    except (AttributeError, ValueError, TypeError):  # a step without feature names
+        pass
+    return section, data
+
+
+def _mean_db(values):
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
+def _calibrate(model, Xc_train, y_train):
+    """Platt-scale the pair probabilities and pick the threshold on the training pairs.
+
+    Returns whether it could: a model that ranks the training pairs backwards
+    is left as it is.
+    """
+    pairs, pair_labels = label_pairs(y_train)
+    try:
+        model.calibrate_threshold(Xc_train, pairs, pair_labels)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_inputs(X, y, groups, fs):
+    X = np.asarray(X)
+    y = np.asarray(y)
+    groups = np.asarray(groups)
+    if X.ndim < 2 or y.shape != (X.shape[0],) or groups.shape != (X.shape[0],):
+        raise ValueError(
+            f"X must hold n recordings along its first axis with y and groups of shape (n,); "
+            f"got X {X.shape}, y {y.shape}, groups {groups.shape}."
+        )
+    if np.unique(groups).size < 2:
+        raise ValueError("evaluate needs recordings of at least 2 groups (subjects) to hold out.")
+    if not (isinstance(fs, numbers.Real) and fs > 0):
+        raise ValueError(f"fs must be a frame rate > 0 Hz, got {fs!r}.")
+    return X, y, groups
+
+
+def evaluate(
+    estimator,
+    X,
+    y,
+    groups,
+    events=None,
+    *,
+    sources=None,
+    X_clean=None,
+    fs=1.0,
+    band=(0.05, 1.0),
+    max_lag=8,
+    beta=10.0,
+    tolerance_s=1.0,
+    detector=None,
+    test_size=0.25,
+    calibrate=True,
+    cv=None,
+    sessions=None,
+    random_state=None,
+    progress=None,
+):
+    """Fit ``estimator`` on some subjects and run the evaluation protocol on the others.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A pair classifier (``predict_pair_proba``), alone or as the last step
+        of a :class:`~sklearn.pipeline.Pipeline` of stages. It is cloned;
+        ``groups`` is passed to the classifier's ``fit``.
+    X : array-like of shape (n, T, I, J) or (n, T, F)
+        Recordings.
+    y : array-like of shape (n,)
+        Segment label of each recording.
+    groups : array-like of shape (n,)
+        Subject of each recording; whole subjects are held out.
+    events : dict of array-like, optional
+        True transients (``recording`` and ``onset`` in frames, as
+        ``make_thermal_faces(...).events``); adds the ``events`` section.
+    sources : array-like of shape (n, T, L), optional
+        True latent sources; adds the ``sources`` section (MCC).
+    X_clean : array-like like X, optional
+        Noise-free recordings; with a wavelet stage in the pipeline, adds the
+        ``denoising`` section.
+    fs : float, default=1.0
+        Frame rate in Hz.
+    band : (float, float), default=(0.05, 1.0)
+        Emotion-relevant band in Hz for the denoising SNR (slow thermal
+        responses; the lower edge leaves out the constant baseline, whose
+        power would swamp the ratio).
+    max_lag : int, default=8
+        Largest lag in frames of the alignment's soft-lag correlation.
+    beta : float, default=10.0
+        Its soft-maximum temperature.
+    tolerance_s : float, default=1.0
+        Largest onset error in seconds of a detected transient.
+    detector : dict, optional
+        Keyword arguments of :func:`~skheatmap.metrics.detect_transients`.
+    test_size : float, default=0.25
+        Fraction of subjects held out (at least one).
+    calibrate : bool, default=True
+        Recalibrate the pair probabilities (Platt scaling) and choose the
+        decision threshold on the *training* pairs, with the classifier's
+        ``calibrate_threshold`` (when it has one). Uncalibrated soft-DTW
+        logits rank pairs well but their 0.5 threshold is arbitrary.
+    cv : int or splitter, optional
+        Also cross-validate the pair ROC AUC over subjects (and over
+        ``sessions``); refits the estimator once per split.
+    sessions : array-like of shape (n,), optional
+        Session of each recording, for the cross-session scores (with ``cv``).
+    random_state : int, RandomState instance or None, default=None
+        Chooses the held-out subjects.
+    progress : callable, optional
+        Called with a short description before each step (for progress bars).
+
+    Returns
+    -------
+    report : EvaluationReport
+        Sections ``split``, ``pairs``, ``alignment``, ``generalisation``,
+        ``complexity``, and when their ground truth is given ``events``,
+        ``sources``, ``denoising``.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skheatmap import HeatmapEmbedder, SoftDTWPairClassifier
+    >>> from skheatmap.datasets import make_thermal_faces
+    >>> from skheatmap.evaluation import evaluate
+    >>> faces = make_thermal_faces(n_subjects=4, n_segments=2, n_frames=24,
+    ...                            frame_shape=(12, 12), random_state=0)
+    >>> model = make_pipeline(HeatmapEmbedder("moments"),
+    ...                       SoftDTWPairClassifier(max_epochs=1, random_state=0))
+    >>> report = evaluate(model, faces.X, faces.y, faces.groups, fs=faces.fs,
+    ...                   test_size=0.5, random_state=0)
+    >>> sorted(report)
+    ['alignment', 'complexity', 'generalisation', 'pairs', 'split']
+    >>> 0.0 <= report["pairs"]["roc_auc"] <= 1.0
+    True
+    """
+    X, y, groups = _check_inputs(X, y, groups, fs)
+    _check_pair_model(estimator)
+    if sessions is not None and cv is None:
+        raise ValueError("sessions are only used by the cross-session scores: pass cv as well.")
+    if X_clean is not None and np.shape(X_clean) != X.shape:
+        raise ValueError(f"X_clean has shape {np.shape(X_clean)} but X has {X.shape}.")
+    step = progress if progress is not None else (lambda description: None)
+
+    train, test = next(
+        GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=random_state).split(
+            X, y, groups
+        )
+    )
+    if np.unique(label_pairs(y[test])[1]).size < 2:
+        raise ValueError(
+            f"the {np.unique(groups[test]).size} held-out subject(s) form only one kind of pair "
+            "(same-segment and different-segment pairs are both needed); raise test_size."
+        )
+    report = EvaluationReport()
+    report["split"] = {
+        "n_train": int(train.size), "n_test": int(test.size),
+        "train_subjects": np.unique(groups[train]).tolist(),
+        "test_subjects": np.unique(groups[test]).tolist(),
+    }  # fmt: skip
+    report.data.update(train_index=train, test_index=test, fs=fs)
+
+    step("fitting")
+    start = time.perf_counter()
+    fitted = clone(estimator).fit(X[train], y[train], **_fit_params(estimator, groups[train]))
+    fit_time = time.perf_counter() - start
+    model = _final_step(fitted)
+    if calibrate and hasattr(model, "calibrate_threshold"):
+        step("calibrating")
+        report["split"]["calibrated"] = _calibrate(model, _classifier_input(fitted, X[train]),
+                                                   y[train])  # fmt: skip
+
+    step("encoding")
+    Xc_test = _classifier_input(fitted, X[test])
+    Z_test = model.encode(Xc_test)
+    report.data.update(Z_test=Z_test, y_test=y[test], groups_test=groups[test])
+
+    step("pair classification")
+    report["pairs"], pair_data = _pair_section(model, Xc_test, y[test], Z_test)
+    report.data.update(pair_data)
+
+    step("alignment")
+    report["alignment"] = alignment_report(y[test], Z_test, max_lag=max_lag, beta=beta)
+
+    if events is not None:
+        step("event detection")
+        true_events = _events_of(events, test)
+        found = detect_transients(Z_test, fs, **(detector or {}))
+        report["events"] = event_detection_scores(
+            true_events, found, tolerance_s=tolerance_s, fs=fs
+        )
+        report.data.update(true_events=true_events, detected_events=found)
+
+    if sources is not None:
+        step("source recovery")
+        sources_test = np.asarray(sources)[test]
+        report["sources"] = {
+            "mcc": mean_correlation_coefficient(sources_test, Z_test),
+            "mcc_spearman": mean_correlation_coefficient(sources_test, Z_test, method="spearman"),
+        }
+        report.data["sources_test"] = sources_test
+
+    if X_clean is not None and _wavelet_index(fitted) is not None:
+        step("denoising")
+        report["denoising"], channel_data = _denoising_section(
+            fitted, X[test], np.asarray(X_clean)[test], fs, band
+        )
+        report.data.update(channel_data)
+
+    step("generalisation")
+    train_auc = float(fitted.score(X[train], y[train]))
+    test_auc = report["pairs"]["roc_auc"]
+    report["generalisation"] = {
+        "train_roc_auc": train_auc, "test_roc_auc": test_auc,
+        "validation_gap": validation_gap([train_auc], [test_auc]),
+    }  # fmt: skip
+    if cv is not None:
+        for name, scores in generalisation_report(
+            estimator, X, y, subjects=groups, sessions=sessions, cv=cv,
+            params=_fit_params(estimator, groups),
+        ).items():  # fmt: skip
+            report["generalisation"].update(
+                {f"{name}_roc_auc": scores["test"], f"{name}_roc_auc_std": scores["test_std"],
+                 f"{name}_gap": scores["gap"]}  # fmt: skip
+            )
+    from .search import complexity_proxies
+
+    report["complexity"] = {**complexity_proxies(fitted, X[test]), "fit_time_s": fit_time}
+    return report
