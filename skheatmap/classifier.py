@@ -8,12 +8,9 @@ encoder Φθ made of the torch twins of the pipeline stages (end-to-end).
 """
 
 import copy
-import hashlib
 import json
 import numbers
 import os
-import pathlib
-import tempfile
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
@@ -29,6 +26,14 @@ from sklearn.utils.validation import (
 )
 
 from . import objectives
+from ._checkpoint import (
+    checkpoint_path,
+    fingerprint,
+    load_checkpoint,
+    random_state_from_tensors,
+    random_state_to_tensors,
+    save_checkpoint,
+)
 from ._torch import TorchStateMixin, import_torch, seeded_torch_rng
 from ._validation import validate_recordings
 from .pairs import (
@@ -630,23 +635,13 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         params = {k: v for k, v in self.get_params(deep=False).items()
                   if k not in ("checkpoint_dir", "verbose", "encoder", "max_epochs")}  # fmt: skip
         params["encoder"] = repr(self.encoder)
-        digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=repr).encode())
-        digest.update(np.ascontiguousarray(X).tobytes())
-        digest.update(np.ascontiguousarray(y).tobytes())
-        return digest.hexdigest()
-
-    def _checkpoint_path(self):
-        return None if self.checkpoint_dir is None else (
-            pathlib.Path(self.checkpoint_dir) / "pair_classifier.pt"
-        )
+        return fingerprint(params, X, y)
 
     def _save_checkpoint(self, module, optimizer, rng, best, X, y):
-        path = self._checkpoint_path()
+        path = checkpoint_path(self.checkpoint_dir, "pair_classifier.pt")
         if path is None:
             return
-        torch = import_torch()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {
+        save_checkpoint(path, {
             "fingerprint": self._fingerprint(X, y),
             "module": module.state_dict(),
             "optimizer": optimizer.state_dict(),
@@ -654,31 +649,21 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
             "best_loss": best["loss"],
             "best_epoch": self.best_epoch_,
             "history": json.dumps(self.history_),
-            "rng": _random_state_to_tensors(rng),
-        }
-        # write then rename, so an interrupted save never leaves a torn checkpoint
-        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as tmp:
-            torch.save(state, tmp)
-        os.replace(tmp.name, path)
+            "rng": random_state_to_tensors(rng),
+        })  # fmt: skip
 
     def _resume(self, module, optimizer, rng, best, X, y):
         """Load a matching checkpoint; return the epoch to start from."""
-        path = self._checkpoint_path()
-        if path is None or not path.exists():
+        path = checkpoint_path(self.checkpoint_dir, "pair_classifier.pt")
+        state = load_checkpoint(path, self._fingerprint(X, y), self.device)
+        if state is None:
             return 0
-        torch = import_torch()
-        state = torch.load(path, map_location=self.device, weights_only=True)
-        if state["fingerprint"] != self._fingerprint(X, y):
-            raise ValueError(
-                f"checkpoint {path} was written by a fit with other parameters or data; "
-                "delete it or choose another checkpoint_dir."
-            )
         module.load_state_dict(state["module"])
         optimizer.load_state_dict(state["optimizer"])
         best.update(loss=state["best_loss"], state=state["best_state"])
         self.best_epoch_ = state["best_epoch"]
         self.history_ = json.loads(state["history"])
-        rng.set_state(_random_state_from_tensors(state["rng"]))
+        rng.set_state(random_state_from_tensors(state["rng"]))
         return len(self.history_)
 
     # -------------------------------------------------------------- prediction
@@ -855,17 +840,3 @@ def _progress_line(record, max_epochs):
         f"train {record['train_loss']:.4f} val {record['val_loss']:.4f} "
         f"auc {record['val_auc']:.3f}"
     )
-
-
-def _random_state_to_tensors(rng):
-    torch = import_torch()
-    name, keys, pos, has_gauss, cached = rng.get_state()
-    return {"keys": torch.as_tensor(keys.astype(np.int64)),
-            "numbers": torch.tensor([pos, has_gauss], dtype=torch.int64),
-            "cached": torch.tensor(cached, dtype=torch.float64)}  # fmt: skip
-
-
-def _random_state_from_tensors(state):
-    keys = state["keys"].numpy().astype(np.uint32)
-    pos, has_gauss = (int(v) for v in state["numbers"])
-    return ("MT19937", keys, pos, has_gauss, float(state["cached"]))

@@ -137,23 +137,46 @@ def test_encoder_trained_epoch_by_epoch_resumes_from_its_last_safe_save(tmp_path
     np.testing.assert_array_equal(resumed.transform(X), uninterrupted.transform(X))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="NonlinearICAEncoder.fit has no checkpoint_dir: a killed fit restarts from scratch "
-    "(lead: add checkpoint_dir writing the TrainingState, numpy RNG and n_init progress per "
-    "epoch, as SoftDTWPairClassifier does)",
-)
-def test_encoder_fit_killed_mid_epoch_resumes_from_its_checkpoint(tmp_path):
+def _count_optimiser_steps(monkeypatch, fit):
+    """Adam steps taken by ``fit()``, and its result."""
+    steps = [0]
+    adam_step = torch.optim.Adam.step
+
+    def counting(self, *args, **kwargs):
+        steps[0] += 1
+        return adam_step(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.optim.Adam, "step", counting)
+        result = fit()
+    return steps[0], result
+
+
+@pytest.mark.parametrize("freeze_at", [20, 80], ids=["first restart", "second restart"])
+def test_encoder_fit_killed_mid_epoch_resumes_from_its_checkpoint(tmp_path, monkeypatch,
+                                                                  freeze_at):  # fmt: skip
     rng = np.random.default_rng(0)
     X = np.tanh(rng.laplace(size=(2, 120, 3)) @ rng.normal(size=(3, 3)))
-    checkpoints = tmp_path / "checkpoints"
-    encoder = clone(ENCODER).set_params(max_epochs=N_ENCODER_EPOCHS)
-    resumable = NonlinearICAEncoder(**encoder.get_params(), checkpoint_dir=str(checkpoints))
+    encoder = clone(ENCODER).set_params(max_epochs=N_ENCODER_EPOCHS, n_init=2)
+    resumable = clone(encoder).set_params(checkpoint_dir=str(tmp_path / "checkpoints"))
     body = f"""
     from skheatmap.ica import NonlinearICAEncoder
     NonlinearICAEncoder(**{resumable.get_params()!r}).fit(data["X"])
     """
-    _run_until_frozen_then_kill(tmp_path, body, freeze_at=20, data={"X": X})
-    resumed = clone(resumable).fit(X)
-    np.testing.assert_array_equal(resumed.transform(X), encoder.fit(X).transform(X))
+    _run_until_frozen_then_kill(tmp_path, body, freeze_at=freeze_at, data={"X": X})
+    assert (tmp_path / "checkpoints" / "nonlinear_ica.pt").exists()
+    n_resumed, resumed = _count_optimiser_steps(monkeypatch, lambda: clone(resumable).fit(X))
+    n_all, uninterrupted = _count_optimiser_steps(monkeypatch, lambda: clone(encoder).fit(X))
+    # the resumed fit skips the checkpointed epochs and redoes only the one cut short
+    assert n_all - freeze_at <= n_resumed < n_all
+    assert resumed.loss_curve_ == uninterrupted.loss_curve_
+    assert resumed.best_loss_ == uninterrupted.best_loss_
+    np.testing.assert_array_equal(resumed.transform(X), uninterrupted.transform(X))
+
+
+def test_encoder_refuses_the_checkpoint_of_another_fit(tmp_path):
+    X = np.random.default_rng(0).normal(size=(2, 60, 3))
+    encoder = clone(ENCODER).set_params(max_epochs=1, checkpoint_dir=str(tmp_path))
+    encoder.fit(X)
+    with pytest.raises(ValueError, match="written by a fit with other parameters or data"):
+        clone(encoder).set_params(lr=0.5).fit(X)

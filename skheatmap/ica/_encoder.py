@@ -3,6 +3,7 @@
 import copy
 import functools
 import numbers
+import os
 import warnings
 from types import SimpleNamespace
 
@@ -19,6 +20,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._checkpoint import checkpoint_path, fingerprint, load_checkpoint, save_checkpoint
 from .._torch import TorchStateMixin, import_torch, seeded_torch_rng
 from .._validation import as_series, lengths_of, restore_ndim, validate_recordings
 
@@ -146,6 +148,12 @@ class NonlinearICAEncoder(
         before training stops.
     tol : float, default=1e-4
         Minimum improvement of the validation loss.
+    checkpoint_dir : str or path-like, default=None
+        Folder for a checkpoint written after every epoch of :meth:`fit`
+        (network, optimiser, EMA, early-stopping record, restart index, RNG
+        states; loaded with ``weights_only=True``). A ``fit`` with the same
+        parameters and data resumes from it and ends with the result of an
+        uninterrupted fit; one with other parameters or data is refused.
     device : str or torch.device, default="cpu"
         Where the network is trained. The fitted encoder lives on the CPU.
     n_jobs : int, default=None
@@ -259,6 +267,7 @@ class NonlinearICAEncoder(
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "device": "no_validation",
+        "checkpoint_dir": [str, os.PathLike, None],
         "n_jobs": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -285,6 +294,7 @@ class NonlinearICAEncoder(
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
+        checkpoint_dir=None,
         device="cpu",
         n_jobs=None,
         random_state=None,
@@ -308,6 +318,7 @@ class NonlinearICAEncoder(
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.checkpoint_dir = checkpoint_dir
         self.device = device
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -338,18 +349,28 @@ class NonlinearICAEncoder(
         examples = self._examples(X, y, reset=True, device=device)
         rng = check_random_state(self.random_state)
         train, validation = self._split(examples, rng, device)
-        best = None
+        checkpoint = _Checkpoint(self, examples, device)
+        saved = checkpoint.load()
+        best = None if saved is None else checkpoint.best(saved, training)
         for init in range(self.n_init):
-            with seeded_torch_rng(rng.randint(np.iinfo(np.int32).max), device):
+            seed = rng.randint(np.iinfo(np.int32).max)  # drawn even when skipped: same stream
+            if saved is not None and init < saved["init"]:
+                continue  # finished before the interruption; its result is in ``best``
+            with seeded_torch_rng(seed, device):
                 state = self._new_state(training, device)
+                stopping = None
+                if saved is not None and init == saved["init"]:
+                    stopping = checkpoint.restore(saved, state)
                 progress = (
                     training.ProgressBar(self.max_epochs, f"[init {init + 1}/{self.n_init}] ")
                     if self.verbose
                     else None
                 )
                 loss = training.fit_state(
-                    state, examples, train, validation, self._schedule(examples), progress=progress
-                )
+                    state, examples, train, validation, self._schedule(examples),
+                    progress=progress, stopping=stopping,
+                    on_epoch=functools.partial(checkpoint.save, init=init, best=best),
+                )  # fmt: skip
             if best is None or loss < best[0]:
                 best = (loss, state)
         self.best_loss_ = float(best[0])
@@ -694,6 +715,59 @@ class NonlinearICAEncoder(
         self.loss_curve_ = list(state.loss_curve)
         self.validation_loss_curve_ = list(state.validation_loss_curve)
         self.n_iter_ = state.epochs
+
+
+class _Checkpoint:
+    """The per-epoch checkpoint of one :meth:`NonlinearICAEncoder.fit` call."""
+
+    def __init__(self, encoder, examples, device):
+        self.encoder = encoder
+        self.device = device
+        self.path = checkpoint_path(encoder.checkpoint_dir, "nonlinear_ica.pt")
+        if self.path is not None:
+            params = {k: v for k, v in encoder.get_params().items()
+                      if k not in ("checkpoint_dir", "verbose", "n_jobs", "device")}  # fmt: skip
+            self.fingerprint = fingerprint(
+                params, examples.inputs.cpu().numpy(), examples.segments.cpu().numpy()
+            )
+
+    def load(self):
+        return None if self.path is None else load_checkpoint(self.path, self.fingerprint)
+
+    def save(self, state, stopping, *, init, best):
+        """Write the running restart ``init`` and the best finished restart."""
+        if self.path is None:
+            return
+        save_checkpoint(self.path, {
+            "fingerprint": self.fingerprint,
+            "init": init,
+            "state": state.checkpoint(),
+            "stopping": stopping,
+            "torch_rng": self._torch_rng().get_state(),
+            "best": None if best is None else {"loss": best[0], "state": best[1].checkpoint()},
+        })  # fmt: skip
+
+    def restore(self, saved, state):
+        """Continue the interrupted restart: weights, optimiser, torch RNG; its stopping record."""
+        state.restore(saved["state"])
+        self._torch_rng().set_state(saved["torch_rng"].cpu())
+        return saved["stopping"]
+
+    def best(self, saved, training):
+        """The best restart finished before the interruption, rebuilt, or None."""
+        if saved["best"] is None:
+            return None
+        with seeded_torch_rng(0, self.device):  # the throwaway initial weights touch no caller RNG
+            state = self.encoder._new_state(training, self.device)
+        state.restore(saved["best"]["state"])
+        return saved["best"]["loss"], state
+
+    def _torch_rng(self):
+        """The generator that shuffles the batches on the training device."""
+        torch = import_torch()
+        if self.device.type == "cuda":
+            return torch.cuda.default_generators[self.device.index or 0]
+        return torch.default_generator
 
 
 def _as_array(X):

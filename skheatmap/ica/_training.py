@@ -136,6 +136,27 @@ class TrainingState:
         torch.save(payload, buffer)
         return buffer.getvalue()
 
+    def checkpoint(self):
+        """Tensors, numbers and lists that :meth:`restore` resumes from (weights only)."""
+        return {
+            "model": self.model.state_dict(),
+            "ema": None if self.ema is None else self.ema.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epochs": self.epochs,
+            "loss_curve": list(self.loss_curve),
+            "validation_loss_curve": list(self.validation_loss_curve),
+        }
+
+    def restore(self, checkpoint):
+        """Load :meth:`checkpoint` output into this freshly built state."""
+        self.model.load_state_dict(checkpoint["model"])
+        if self.ema is not None:
+            self.ema.load_state_dict(checkpoint["ema"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.epochs = checkpoint["epochs"]
+        self.loss_curve = list(checkpoint["loss_curve"])
+        self.validation_loss_curve = list(checkpoint["validation_loss_curve"])
+
     @classmethod
     def from_bytes(cls, data, optimizer_factory, device):
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
@@ -264,16 +285,23 @@ class ProgressBar:
         self.stream.flush()
 
 
-def fit_state(state, examples, train, validation, params, *, progress=None):
+def fit_state(state, examples, train, validation, params, *, progress=None, stopping=None,
+              on_epoch=None):  # fmt: skip
     """Train ``state`` for up to ``params.max_epochs`` epochs with early stopping.
 
     The validation loss (the training objective on held-out examples, never
     ground truth) decides early stopping; the best evaluation weights are
     restored. Returns the selection loss: the best validation loss, or the
     evaluation-mode loss on the training examples when there is no validation.
+
+    ``stopping`` resumes the early-stopping record (``best_loss``,
+    ``best_weights``, ``stale``) of an interrupted run whose ``state`` was
+    restored; ``on_epoch(state, stopping)`` is called after every epoch (to
+    write a checkpoint).
     """
-    best_loss, best_weights, stale = np.inf, None, 0
-    for _ in range(params.max_epochs):
+    stopping = stopping or {"best_loss": np.inf, "best_weights": None, "stale": 0}
+    best_loss, best_weights, stale = (stopping[k] for k in ("best_loss", "best_weights", "stale"))
+    while len(state.loss_curve) < params.max_epochs and stale < params.n_iter_no_change:
         state.loss_curve.append(run_epoch(state, examples, train, params))
         validation_loss = None
         if validation is not None:
@@ -286,8 +314,8 @@ def fit_state(state, examples, train, validation, params, *, progress=None):
                 stale += 1
         if progress is not None:
             progress.update(len(state.loss_curve), state.loss_curve[-1], validation_loss)
-        if stale >= params.n_iter_no_change:
-            break
+        if on_epoch is not None:
+            on_epoch(state, {"best_loss": best_loss, "best_weights": best_weights, "stale": stale})
     if progress is not None:
         progress.close()
     if best_weights is None:
