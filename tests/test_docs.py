@@ -9,7 +9,9 @@ import pytest
 import skheatmap
 
 API = pathlib.Path(__file__).resolve().parents[1] / "docs" / "api.rst"
-MODULES = ("softdtw", "lag", "metrics", "pairs", "objectives", "datasets", "plotting")
+MODULES = (
+    "softdtw", "lag", "metrics", "pairs", "objectives", "datasets", "plotting", "persistence",
+)  # fmt: skip
 
 
 def public_names():
