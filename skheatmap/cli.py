@@ -357,7 +357,6 @@ def _run_demo(args):
     print(dataset_summary(faces), flush=True)
     model = default_pipeline(
         faces.fs, wavelet={"level": 3} if args.quick else None,
-        ica={"max_epochs": 2 * args.epochs if args.epochs else 20},
         classifier={"max_epochs": args.epochs or 15}, random_state=args.seed,
     )  # fmt: skip
     test_size = 0.5 if args.subjects < 8 else 0.25
@@ -551,7 +550,7 @@ def _add_demo(commands):
         description=(
             "Generate synthetic thermal-face recordings of subjects watching stimulus "
             "segments (with their ground truth), fit the default pipeline (embedding, wavelet "
-            "band reconstruction, nonlinear ICA) and the soft-DTW pair classifier on 3/4 of "
+            "band reconstruction) and the soft-DTW pair classifier on 3/4 of "
             "the subjects, evaluate on the others (pair classification, alignment, transient "
             "detection, source recovery, denoising, generalisation gap) and write "
             "OUTPUT/report.html with PNG figures and metrics.json."
@@ -562,7 +561,7 @@ def _add_demo(commands):
     demo.add_argument("--frames", type=int, default=256, help="frames per recording (default 256)")
     demo.add_argument("--fs", type=float, default=8.0, help="frame rate in Hz (default 8)")
     demo.add_argument("--epochs", type=int, default=None,
-                      help="classifier epochs (default 15; ICA gets twice as many)")  # fmt: skip
+                      help="classifier epochs (default 15)")  # fmt: skip
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.add_argument("-o", "--output", default="report",
                       help="report folder (default ./report; a previous report is replaced)")
@@ -623,9 +622,9 @@ def _add_fit(commands):
 _CONFIG_HELP = (
     "TOML sections: [data] (path = FILE with X, y, groups, fs; or [data.synthetic] with "
     "make_thermal_faces arguments), [embedder], [wavelet], [ica], [classifier] (parameters of "
-    "each step; enabled = false drops [ica]), [evaluate] (evaluate() options such as "
-    "test_size, max_lag, cv), [search] (TwoStageSearchCV options) and [output] (report = "
-    "FOLDER)."
+    "each step; [ica] enabled = true adds the nonlinear ICA step), [evaluate] (evaluate() "
+    "options such as test_size, max_lag, cv), [search] (TwoStageSearchCV options) and "
+    "[output] (report = FOLDER)."
 )
 
 
