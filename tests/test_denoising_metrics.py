@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from skheatmap.metrics import band_mse, band_power, band_snr
 
 from skheatmap import to_dataset
+from skheatmap.metrics import band_mse, band_power, band_snr
 
 
 def test_band_power_of_sinusoids_is_half_the_squared_amplitude():

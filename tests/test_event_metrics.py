@@ -4,9 +4,9 @@ import itertools
 
 import numpy as np
 import pytest
-from skheatmap.metrics import detect_transients, event_detection_scores, match_events
 
 from skheatmap.datasets import make_thermal_faces
+from skheatmap.metrics import detect_transients, event_detection_scores, match_events
 
 
 def test_match_events_is_the_optimal_one_to_one_matching():

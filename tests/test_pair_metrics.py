@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
-from skheatmap.metrics import expected_calibration_error, pair_classification_report
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_auc_score
+
+from skheatmap.metrics import expected_calibration_error, pair_classification_report
 
 
 @pytest.mark.parametrize("strategy", ["uniform", "quantile"])
