@@ -4,7 +4,9 @@ Run:  python benchmarks/bench_softdtw.py [--repeat 3] [--scale 1.0]
 
 Prints cells per second (one cell = one (i, j) of one pair's DP, forward and
 backward counted once) and our speed-up ratios. Ratios measured in the same
-process are what matter; absolute figures depend on the machine and its load.
+process are what matter; absolute figures depend on the machine and its load
+(printed: on a shared machine, multi-threaded code suffers most, so a
+one-thread figure of ours is printed too).
 pysdtw is optional (``pip install --no-deps pysdtw``); without it its lines are
 skipped with a notice. ``--scale`` shrinks the all-pairs workload for a quick look.
 """
@@ -16,21 +18,42 @@ import sys
 import tempfile
 import time
 
+import numba
 import numpy as np
 import torch
 
 from skheatmap.softdtw import soft_dtw, soft_dtw_pairwise
 
 
-def best_time(fn, repeat):
-    """Smallest wall time of ``repeat`` runs after one warm-up run."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
+def best_times(fns, repeat):
+    """Smallest wall time of each of ``fns`` (a dict) over ``repeat`` rounds.
+
+    Each function runs once to warm up, then the rounds interleave them, so a
+    burst of load from other processes hits every contender alike.
+    """
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    times = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: min(spent) for name, spent in times.items()}
+
+
+def one_thread(fn):
+    """``fn`` run with numba limited to one thread (our per-core speed)."""
+
+    def run():
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            fn()
+        finally:
+            numba.set_num_threads(threads)
+
+    return run
 
 
 def forward_backward(loss, x, y):
@@ -69,10 +92,13 @@ def bench_forward_backward(repeat, B=64, T=256, d=8, gamma=1.0):
     x = torch.tensor(rng.normal(size=(B, T, d)), requires_grad=True)
     y = torch.tensor(rng.normal(size=(B, T, d)))
     cells = B * T * T
-    ours = best_time(forward_backward(lambda a, b: soft_dtw(a, b, gamma=gamma), x, y), repeat)
-    report("skheatmap soft_dtw", ours, cells)
-    for name, loss in peers(gamma).items():
-        report(name, best_time(forward_backward(loss, x, y), repeat), cells, ours)
+    ours = forward_backward(lambda a, b: soft_dtw(a, b, gamma=gamma), x, y)
+    fns = {"skheatmap soft_dtw": ours, "skheatmap soft_dtw, one thread": one_thread(ours)}
+    fns.update({name: forward_backward(loss, x, y) for name, loss in peers(gamma).items()})
+    times = best_times(fns, repeat)
+    reference = times["skheatmap soft_dtw"]
+    for name, seconds in times.items():
+        report(name, seconds, cells, None if name.startswith("skheatmap") else reference)
 
 
 def bench_pairwise(repeat, n_series=200, T=128, d=8, gamma=1.0):
@@ -81,9 +107,15 @@ def bench_pairwise(repeat, n_series=200, T=128, d=8, gamma=1.0):
     print(f"\nall-pairs divergence matrix, {n_series} series of length {T}, d={d}, float64")
     X = np.random.default_rng(1).normal(size=(n_series, T, d))
     pairs = n_series * (n_series - 1) // 2 + n_series
-    ours = best_time(lambda: soft_dtw_pairwise(X, gamma=gamma), repeat)
+    times = best_times(
+        {
+            "ours": lambda: soft_dtw_pairwise(X, gamma=gamma),
+            "theirs": lambda: cdist_soft_dtw_normalized(X, gamma=gamma),
+        },
+        1,
+    )
+    ours, theirs = times["ours"], times["theirs"]
     report("skheatmap soft_dtw_pairwise", ours, pairs * T * T)
-    theirs = best_time(lambda: cdist_soft_dtw_normalized(X, gamma=gamma), 1)
     # tslearn evaluates the full n² matrix plus the self-terms.
     report("tslearn cdist_soft_dtw_normalized", theirs, (n_series**2 + n_series) * T * T, ours)
 
@@ -92,12 +124,14 @@ def bench_dtypes(repeat, B=64, T=256, d=8):
     print(f"\nfloat32 vs float64, forward+backward, B={B} pairs of {T}x{T}, d={d}")
     rng = np.random.default_rng(2)
     data = rng.normal(size=(2, B, T, d))
-    times = {}
+    fns = {}
     for dtype in (torch.float64, torch.float32):
         x = torch.tensor(data[0], dtype=dtype, requires_grad=True)
         y = torch.tensor(data[1], dtype=dtype)
-        run = forward_backward(lambda a, b: soft_dtw(a, b, gamma=1.0), x, y)
-        times[dtype] = report(f"skheatmap {dtype}", best_time(run, repeat), B * T * T)
+        fns[dtype] = forward_backward(lambda a, b: soft_dtw(a, b, gamma=1.0), x, y)
+    times = best_times(fns, repeat)
+    for dtype, seconds in times.items():
+        report(f"skheatmap {dtype}", seconds, B * T * T)
     print(f"  float32 / float64 time ratio: {times[torch.float32] / times[torch.float64]:.2f}")
 
 
@@ -106,11 +140,14 @@ def bench_band(repeat, B=8, T=1024, d=8, band=10):
     rng = np.random.default_rng(3)
     x = torch.tensor(rng.normal(size=(B, T, d)), requires_grad=True)
     y = torch.tensor(rng.normal(size=(B, T, d)))
-    full = best_time(forward_backward(lambda a, b: soft_dtw(a, b, gamma=1.0), x, y), repeat)
+    full, banded = best_times(
+        {
+            "full": forward_backward(lambda a, b: soft_dtw(a, b, gamma=1.0), x, y),
+            "band": forward_backward(lambda a, b: soft_dtw(a, b, gamma=1.0, band=band), x, y),
+        },
+        repeat,
+    ).values()
     report("no band", full, B * T * T)
-    banded = best_time(
-        forward_backward(lambda a, b: soft_dtw(a, b, gamma=1.0, band=band), x, y), repeat
-    )
     report(f"band={band} (cells of the full matrix)", banded, B * T * T)
     print(f"  band speed-up: {full / banded:.1f}x")
 
@@ -156,7 +193,7 @@ def bench_gpu(repeat, B=64, T=256, d=8):
             run()
             torch.cuda.synchronize()
 
-        return best_time(synced, repeat)
+        return best_times({"run": synced}, repeat)["run"]
 
     ours = report("skheatmap wavefront", timed(lambda a, b: soft_dtw(a, b)), B * T * T)
     try:
@@ -172,14 +209,27 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--scale", type=float, default=1.0, help="shrink the all-pairs workload")
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads for every contender (default: torch's own choice); "
+        "1 avoids parallel regions stalling on a core that other processes hold",
+    )
     args = parser.parse_args()
-    print(f"torch threads: {torch.get_num_threads()}, CPUs: {os.cpu_count()}")
+    if args.torch_threads is not None:
+        torch.set_num_threads(args.torch_threads)
+    print(
+        f"torch threads: {torch.get_num_threads()}, numba threads: {numba.get_num_threads()}, "
+        f"CPUs: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}"
+    )
     bench_compile_time()
     bench_forward_backward(args.repeat)
     bench_pairwise(args.repeat, n_series=max(4, int(200 * args.scale)))
     bench_dtypes(args.repeat)
     bench_band(args.repeat)
     bench_gpu(args.repeat)
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (on {os.cpu_count()} CPUs)")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,14 @@ from skheatmap.softdtw import (
     soft_dtw_divergence,
     soft_dtw_pairwise,
 )
-from skheatmap.softdtw._simd_math import exp_nonpositive, log_1_to_4
+from skheatmap.softdtw._numba_kernels import (
+    _diagonal_spans,
+    _expected_cost,
+    _time_major,
+    scatter_pair_rows,
+    soft_dtw_blocks,
+)
+from skheatmap.softdtw._simd_math import exp_nonpositive, log_1_to_4, log_and_reciprocal_1_to_4
 from skheatmap.softdtw._torch_wavefront import band_mask
 
 
@@ -83,6 +90,82 @@ def test_vectorisable_log_is_accurate_on_one_to_four():
     s = np.linspace(1.0, 4.0, 2001)
     ours = np.array([log_1_to_4(v) for v in s])
     np.testing.assert_allclose(ours, np.log(s), rtol=0, atol=4.5e-16)
+
+
+def test_vectorisable_log_shares_an_accurate_reciprocal():
+    s = np.linspace(1.0, 4.0, 2001)
+    reciprocal = np.array([log_and_reciprocal_1_to_4(v)[1] for v in s])
+    np.testing.assert_allclose(reciprocal, 1.0 / s, rtol=4.5e-16, atol=0)
+
+
+# --- the CPU kernels' own machinery -----------------------------------------------
+
+
+@pytest.mark.parametrize("band", [-1, 0, 1, 2, 5])
+def test_anti_diagonal_spans_are_exactly_the_band_cells(band):
+    for n, m in itertools.product(range(1, 16), range(1, 16)):
+        if band < 0 or n == 1:
+            keep = np.ones((n, m), dtype=bool)
+        else:
+            keep = _slope_band(n, m, band + 1e-9)
+        lo, hi, offsets = _diagonal_spans(n, m, band)
+        rows = np.arange(n)
+        for k in range(n + m):
+            kept = [i for i in rows if 0 <= k - i < m and keep[i, k - i]]
+            assert kept == list(range(lo[k], hi[k] + 1)), (n, m, band, k)
+        # What the unchecked loads rely on: runs never shrink below empty, and
+        # neither end moves back or jumps ahead by more than one row.
+        assert np.all(hi >= lo - 1)
+        assert np.all(np.diff(lo) >= 0) and np.all(np.diff(lo) <= 1)
+        assert np.all(np.diff(hi) >= 0) and np.all(np.diff(hi) <= 1)
+        np.testing.assert_array_equal(np.diff(offsets), hi - lo + 3)
+
+
+def _engine(X, Y, pairs, want_grad=True, n_workers=1, band=-1):
+    lx, ly = np.full(len(X), X.shape[1]), np.full(len(Y), Y.shape[1])
+    pairs = np.asarray(pairs, dtype=np.int64)
+    scale = np.linspace(0.5, 2.0, len(pairs))
+    return soft_dtw_blocks(X, Y, lx, ly, pairs, 0.7, band, scale, want_grad, False, n_workers)
+
+
+def test_engine_results_do_not_depend_on_the_number_of_threads():
+    rng = np.random.default_rng(30)
+    X, Y = rng.normal(size=(5, 17, 3)), rng.normal(size=(4, 11, 3))
+    pairs = list(itertools.product(range(5), range(4)))
+    serial = _engine(X, Y, pairs, n_workers=1)
+    for n_workers in (2, 3, 64):
+        for ours, expected in zip(_engine(X, Y, pairs, n_workers=n_workers), serial, strict=True):
+            np.testing.assert_array_equal(ours, expected)
+
+
+@pytest.mark.parametrize("band", [-1, 2])
+def test_forward_only_values_equal_those_stored_for_the_backward(band):
+    rng = np.random.default_rng(31)
+    X, Y = rng.normal(size=(6, 20, 2)), rng.normal(size=(6, 13, 2))
+    pairs = [(i, i) for i in range(6)]
+    forward_only = _engine(X, Y, pairs, want_grad=False, band=band)[0]
+    np.testing.assert_array_equal(forward_only, _engine(X, Y, pairs, band=band)[0])
+
+
+def test_expected_cost_from_gradients_equals_the_sum_over_cells_far_from_origin():
+    rng = np.random.default_rng(32)
+    x, y = 1e3 + rng.normal(size=(9, 3)), 1e3 + rng.normal(size=(7, 3))
+    E = tslearn_alignment(x, y, gamma=0.4)[0]
+    cost = ((x[:, None] - y[None]) ** 2).sum(-1)
+    gxt = (E.sum(1)[:, None] * x - E @ y).T
+    gyr = (E.sum(0)[:, None] * y - E.T @ x).T[:, ::-1]
+    lengths = np.array([9]), np.array([7])
+    xt, yr = _time_major(x[None], lengths[0], False)[0], _time_major(y[None], lengths[1], True)[0]
+    ours = _expected_cost(xt, yr, np.ascontiguousarray(gxt), np.ascontiguousarray(gyr), 9, 7)
+    assert ours == pytest.approx((E * cost).sum(), rel=1e-11)
+
+
+def test_scatter_pair_rows_sums_scaled_gradients_per_series():
+    rng = np.random.default_rng(33)
+    per_pair, rows, scale = rng.normal(size=(8, 5, 2)), rng.integers(0, 3, 8), rng.normal(size=8)
+    expected = np.zeros((4, 5, 2))
+    np.add.at(expected, rows, scale[:, None, None] * per_pair)
+    np.testing.assert_allclose(scatter_pair_rows(4, rows, per_pair, scale), expected, atol=1e-15)
 
 
 # --- 1. brute force over paths -----------------------------------------------------

@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 from .._torch import import_torch
-from ._numba_kernels import soft_dtw_blocks
+from ._numba_kernels import scatter_pair_rows, soft_dtw_blocks
 from ._torch_wavefront import soft_dtw_wavefront
 
 # Largest number of per-pair gradient values kept between forward and backward.
@@ -27,28 +27,31 @@ def _numba_engine(X, Y, lx, ly, pairs, gamma, band, scale, want_grad, want_align
     """Run the numba kernels on CPU float64 copies; results as torch tensors."""
     torch = import_torch()
     as_numpy = lambda t: t.detach().cpu().numpy()  # noqa: E731
-    pairs_np = as_numpy(pairs)
-    lx_np, ly_np = as_numpy(lx).astype(np.int64), as_numpy(ly).astype(np.int64)
-    # Blocks walk the union of their lanes' cells: put pairs of equal shape together.
-    order = np.lexsort((ly_np[pairs_np[:, 1]], lx_np[pairs_np[:, 0]]))
     results = soft_dtw_blocks(
         np.ascontiguousarray(as_numpy(X), dtype=np.float64),
         np.ascontiguousarray(as_numpy(Y), dtype=np.float64),
-        lx_np,
-        ly_np,
-        np.ascontiguousarray(pairs_np[order], dtype=np.int64),
+        as_numpy(lx).astype(np.int64),
+        as_numpy(ly).astype(np.int64),
+        np.ascontiguousarray(as_numpy(pairs), dtype=np.int64),
         float(gamma),
         int(band),
-        np.ascontiguousarray(as_numpy(scale)[order], dtype=np.float64),
+        np.ascontiguousarray(as_numpy(scale), dtype=np.float64),
         bool(want_grad),
         bool(want_alignment),
         numba.get_num_threads(),
     )
-    inverse = np.argsort(order)
-    return tuple(
-        torch.from_numpy(r[inverse] if len(r) else r).to(dtype=X.dtype, device=X.device)
-        for r in results
-    )
+    return tuple(torch.from_numpy(r).to(dtype=X.dtype, device=X.device) for r in results)
+
+
+def _scatter(n_rows, rows, per_pair, scale):
+    """Sum of the per-pair gradients ``scale[p]·per_pair[p]`` into rows ``rows[p]``."""
+    torch = import_torch()
+    if per_pair.device.type != "cpu":
+        out = per_pair.new_zeros((n_rows,) + per_pair.shape[1:])
+        return out.index_add_(0, rows, per_pair * scale.view(-1, 1, 1))
+    as_numpy = lambda t: t.detach().numpy().astype(np.float64)  # noqa: E731
+    out = scatter_pair_rows(n_rows, rows.numpy(), as_numpy(per_pair), as_numpy(scale))
+    return torch.from_numpy(out).to(per_pair.dtype)
 
 
 def run_engine(
@@ -121,12 +124,13 @@ def _build_function():
         @once_differentiable
         def backward(ctx, grad_values):
             X, Y, gamma, lx, ly, pairs, values, grad_x, grad_y, inner = ctx.saved_tensors
-            grad_X, grad_Y = torch.zeros_like(X), torch.zeros_like(Y)
             if ctx.eager:
-                scale = grad_values.view(-1, 1, 1)
-                grad_X.index_add_(0, pairs[:, 0], grad_x * scale)
-                grad_Y.index_add_(0, pairs[:, 1], grad_y * scale)
+                grad_X, grad_Y = (
+                    _scatter(len(S), pairs[:, side], grad, grad_values)
+                    for side, (S, grad) in enumerate(((X, grad_x), (Y, grad_y)))
+                )
             else:
+                grad_X, grad_Y = torch.zeros_like(X), torch.zeros_like(Y)
                 inner = values.new_empty(len(pairs))
                 for start in range(0, len(pairs), _CHUNK_PAIRS):
                     chunk = slice(start, start + _CHUNK_PAIRS)
@@ -142,8 +146,9 @@ def _build_function():
                         want_grad=True,
                         backend=ctx.backend,
                     )
-                    grad_X.index_add_(0, pairs[chunk, 0], gx)
-                    grad_Y.index_add_(0, pairs[chunk, 1], gy)
+                    unit = torch.ones_like(grad_values[chunk])
+                    grad_X += _scatter(len(X), pairs[chunk, 0], gx, unit)
+                    grad_Y += _scatter(len(Y), pairs[chunk, 1], gy, unit)
             # ∂S/∂γ = (S - <E, Δ>) / γ; pairs with an unreachable end contribute 0.
             finite = torch.isfinite(values)
             entropy = torch.where(finite, grad_values * (values - inner), 0.0)

@@ -1,29 +1,39 @@
 """numba CPU kernels: soft-DTW forward, and backward from stored soft-min weights.
 
-Layout. Pairs are processed in blocks of ``LANES`` pairs; inside a block every
-array is flat with the pair ("lane") index fastest, so the innermost loops run
-over lanes with unit stride and LLVM vectorises them (the exp and log come from
-:mod:`._simd_math`, which vectorise too). Hot loops take whole arrays plus
-offsets, never slices: a slice per cell would cost reference-count updates.
-Each block copies its series into a lane-interleaved scratch (``O(T·d·LANES)``),
-so squared distances are computed on the fly and no ``(N, M, d)`` tensor
-exists. Each worker thread reuses one weight buffer for all its blocks, so
-memory is ``O(threads·N·M·LANES)`` whatever the number of pairs, and freshly
-mapped pages are not faulted in again for every block.
+Order. Each pair's DP runs over its anti-diagonals ``k = i + j``: the cells of
+one anti-diagonal do not depend on each other, so the loop over them has unit
+stride in every array it touches and LLVM vectorises it (AVX2/AVX-512, with
+the branch-free exp and log of :mod:`._simd_math` and explicit FMAs). Series
+are copied once into ``(d, T)`` layouts, the second one reversed in time, so
+frame ``j = k - i`` of y is at ``i + (m - 1 - k)``: squared distances are
+computed on the fly with unit stride too, and no ``(N, M, d)`` tensor exists.
 
-Per-lane lengths and the Sakoe-Chiba band are cell masks; the block walks only
-the union of its lanes' band spans (``_row_spans``), and stores the soft-min
-weights of those cells only, so a band saves memory and time alike. The
-backward pass is then ``e_ij = Σ w·e`` over the three successors, with no exp.
+State. Three anti-diagonals of ``r`` (indexed by row + 1) live in a small
+buffer; only the cells kept by the band are computed, and the two cells just
+outside each computed range are set to ``+inf`` so the next two anti-diagonals
+read the right boundary values without any test. The three soft-min weights
+of every kept cell are stored anti-diagonal by anti-diagonal, each
+anti-diagonal with one zero slot on either side, so the backward pass
+``e_ij = Σ w·e`` over the three successors reads them at unit stride, with no
+exp and no bounds test. Each worker thread handles whole pairs (forward then
+backward while the weights are still in cache) and reuses its buffers.
+
+Band. The two-axis slope rule keeps a staircase of cells: the first and last
+kept columns never decrease from one row to the next. On an anti-diagonal the
+kept cells are therefore one run of rows, found by two pointers
+(``_diagonal_spans``), so a band saves memory and time alike.
 """
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._simd_math import exp_nonpositive, log_1_to_4
+from ._simd_math import exp_nonpositive, fma, log_and_reciprocal_1_to_4
 
-LANES = 16
 _INF = np.inf
+_U = np.uint64
 
 
 @njit(cache=True, error_model="numpy")
@@ -33,11 +43,9 @@ def _band_columns(i, n, m, band):
     The two-axis slope rule keeps cell (i, j) when ``|i·(m-1)/(n-1) - j| <= band``
     or ``|j·(n-1)/(m-1) - i| <= band``; multiplying out, that is the exact integer
     test ``|i·(m-1) - j·(n-1)| <= band·max(n-1, m-1)``, which keeps the end cell
-    reachable for every n, m and band >= 1. ``band < 0`` keeps the whole row;
-    rows past ``n`` are empty (``last < first``).
+    reachable for every n, m and band >= 1. ``band < 0`` keeps the whole row.
+    A row may be empty (``last < first``), but ``first <= last + 1`` always.
     """
-    if i >= n:
-        return 0, -1
     if band < 0 or n == 1:
         return 0, m - 1
     centre = i * (m - 1)
@@ -48,265 +56,270 @@ def _band_columns(i, n, m, band):
 
 
 @njit(cache=True, error_model="numpy")
-def _row_spans(nx, ny, band, n_rows):
-    """Union over the lanes of each row's kept columns, and the cell offsets."""
-    lo = np.zeros(n_rows, dtype=np.int64)
-    hi = np.full(n_rows, -1, dtype=np.int64)
-    offsets = np.zeros(n_rows + 1, dtype=np.int64)
-    for i in range(n_rows):
-        first, last = np.iinfo(np.int64).max, -1
-        for lane in range(nx.shape[0]):
-            lane_first, lane_last = _band_columns(i, nx[lane], ny[lane], band)
-            if lane_last >= lane_first:
-                first, last = min(first, lane_first), max(last, lane_last)
-        if last >= 0:
-            lo[i], hi[i] = first, last
-        offsets[i + 1] = offsets[i] + hi[i] - lo[i] + 1
+def _diagonal_spans(n, m, band):
+    """Kept rows ``lo[k]..hi[k]`` of anti-diagonals ``k = 0..n+m-1``, and weight offsets.
+
+    Anti-diagonal ``n + m - 1`` is past the end: empty, it gives the backward
+    pass the zeros it reads there. ``hi[k] >= lo[k] - 1`` (an empty run is
+    never "negative"), ``lo`` and ``hi`` never decrease and grow by at most one
+    per anti-diagonal; the padded run of stored weights of anti-diagonal k,
+    rows ``lo[k]-1..hi[k]+1``, starts at ``offsets[k]``.
+    """
+    first = np.empty(n, dtype=np.int64)
+    last = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        first[i], last[i] = _band_columns(i, n, m, band)
+    n_diagonals = n + m
+    lo = np.empty(n_diagonals, dtype=np.int64)
+    hi = np.empty(n_diagonals, dtype=np.int64)
+    offsets = np.zeros(n_diagonals + 1, dtype=np.int64)
+    top, bottom = 0, -1
+    for k in range(n_diagonals):
+        # Cell (i, k - i) is kept iff i + first[i] <= k <= i + last[i]; both
+        # sides are monotone in i, so the kept rows are a prefix cut by a suffix.
+        while top < n and top + last[top] < k:
+            top += 1
+        while bottom + 1 < n and bottom + 1 + first[bottom + 1] <= k:
+            bottom += 1
+        lo[k], hi[k] = top, bottom
+        offsets[k + 1] = offsets[k] + bottom - top + 3
     return lo, hi, offsets
 
 
-@njit(cache=True, error_model="numpy")
-def _load_lanes(source, rows, lengths, n_frames):
-    """Copy the series of a block into a flat ``(T, d, lanes)`` scratch, padding -> 0."""
-    n_lanes, d = rows.shape[0], source.shape[2]
-    out = np.zeros(n_frames * d * n_lanes)
-    for lane in range(n_lanes):
-        if rows[lane] < 0:
-            continue
-        for t in range(lengths[lane]):
-            for k in range(d):
-                out[(t * d + k) * n_lanes + lane] = source[rows[lane], t, k]
-    return out
-
-
 @njit(cache=True, error_model="numpy", inline="always")
-def _squared_distance(x, y, d, out):
-    """``out[lane] = ||x - y||²`` for one frame of each lane (``(d, lanes)`` flat)."""
-    n_lanes = out.shape[0]
-    for lane in range(n_lanes):
-        out[lane] = 0.0
-    for k in range(d):
-        for lane in range(n_lanes):
-            diff = x[k * n_lanes + lane] - y[k * n_lanes + lane]
-            out[lane] += diff * diff
+def _soft_min(diag, up, left, gamma, inv_gamma):
+    """``min^γ`` of the three predecessors and the weight each one gets.
 
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _soft_min_cell(window, left, dist, first, last, j, gamma, w_diag, w_up, w_left):
-    """Cell (i, j) for every lane: ``r = dist + min^γ(diag, up, left)`` and its weights.
-
-    ``window`` holds r(i-1, j-1) then r(i-1, j); ``left`` holds r(i, j-1) and
-    is replaced by r(i, j). Selects only, on lane-sized buffers only (LLVM
-    cannot bound offsets into the big arrays), so the loop vectorises.
+    The smallest argument's exp is exactly 1, so two exps suffice. Selects
+    only (numba's ``min()`` is a call that blocks vectorisation). All three
+    ``+inf`` gives ``+inf`` and zero weights.
     """
-    n_lanes = left.shape[0]
+    diag_low = diag < up
+    low = diag if diag_low else up
+    high = up if diag_low else diag
+    left_best = left < low
+    best = left if left_best else low
+    middle = low if left_best else left
+    live = best < _INF
+    shift = best if live else 0.0
+    e_middle = exp_nonpositive((shift - middle) * inv_gamma)
+    e_high = exp_nonpositive((shift - high) * inv_gamma)
+    log_total, norm = log_and_reciprocal_1_to_4(1.0 + e_middle + e_high)
+    norm = norm if live else 0.0
+    e_low = e_middle if left_best else 1.0
+    e_left = 1.0 if left_best else e_middle
+    e_diag = e_low if diag_low else e_high
+    e_up = e_high if diag_low else e_low
+    return best - gamma * log_total, e_diag * norm, e_up * norm, e_left * norm
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _distances(xt, yr, first, last, shift, out):
+    """``out[i] = ||x_i - y_(k-i)||²`` for rows ``first..last`` of anti-diagonal k.
+
+    Indices are cast to unsigned (here and below): numba then drops its
+    negative-index wraparound, whose select would keep LLVM from vectorising,
+    and no array views (with their reference counting) are made per anti-diagonal.
+    """
+    d = xt.shape[0]
+    for i in range(first, last + 1):
+        out[_U(i)] = 0.0
+    for f in range(d % 2, d, 2):  # two features per pass: half the loads and stores of out
+        for i in range(first, last + 1):
+            diff = xt[f, _U(i)] - yr[f, _U(i + shift)]
+            diff_next = xt[f + 1, _U(i)] - yr[f + 1, _U(i + shift)]
+            out[_U(i)] = fma(diff_next, diff_next, fma(diff, diff, out[_U(i)]))
+    if d % 2:
+        for i in range(first, last + 1):
+            diff = xt[0, _U(i)] - yr[0, _U(i + shift)]
+            out[_U(i)] = fma(diff, diff, out[_U(i)])
+
+
+@njit(cache=True, error_model="numpy")
+def _forward_pair(xt, yr, n, m, gamma, spans, weights, store, buffers):
+    """Soft-DTW of one pair; fills the stored weights when ``store``.
+
+    ``xt`` is x as ``(d, ≥n)``, ``yr`` is y reversed in time as ``(d, ≥m)``.
+    ``buffers`` is a ``(7, ≥n+2)`` scratch: three anti-diagonals of ``r``
+    (index row + 1), the squared distances and, without ``store``, the weights.
+    """
+    lo, hi, offsets = spans
+    w_diag, w_up, w_left = weights if store else (buffers[4], buffers[5], buffers[6])
     inv_gamma = 1.0 / gamma
-    for lane in range(n_lanes):
-        a, b, c = window[lane], window[n_lanes + lane], left[lane]
-        # Selects, not min(): numba's min() is a call that blocks vectorisation.
-        best = a if a < b else b
-        best = best if best < c else c
-        live = (best < _INF) & (j >= first[lane]) & (j <= last[lane])
-        shift = best if live else 0.0
-        ea = exp_nonpositive((shift - a) * inv_gamma)
-        eb = exp_nonpositive((shift - b) * inv_gamma)
-        ec = exp_nonpositive((shift - c) * inv_gamma)
-        total = ea + eb + ec if live else 1.0
-        norm = 1.0 / total if live else 0.0
-        r = dist[lane] + best - gamma * log_1_to_4(total)
-        left[lane] = r if live else _INF
-        w_diag[lane] = ea * norm
-        w_up[lane] = eb * norm
-        w_left[lane] = ec * norm
-
-
-@njit(cache=True, error_model="numpy")
-def _forward_block(xs, ys, d, nx, ny, gamma, band, spans, weights, store, values):
-    """Soft-DTW DP over one block; fills ``values`` and, if ``store``, the weights.
-
-    Row buffers hold columns -1..M-1 of one DP row (column c at ``(c+1)·lanes``).
-    """
-    lo, hi, offsets = spans
-    n_lanes = nx.shape[0]
-    n_rows, n_cols = lo.shape[0], ny.max()
-    frame = d * n_lanes
-    w_diag, w_up, w_left = weights
-    prev = np.full((n_cols + 1) * n_lanes, _INF)
-    cur = np.full((n_cols + 1) * n_lanes, _INF)
-    prev[:n_lanes] = 0.0  # r(-1, -1) = 0
-    window = np.empty(2 * n_lanes)
-    left = np.empty(n_lanes)
-    dist = np.empty(n_lanes)
-    cell = np.empty((3, n_lanes))
-    first = np.empty(n_lanes, dtype=np.int64)
-    last = np.empty(n_lanes, dtype=np.int64)
-    for i in range(n_rows):
-        if i > 0:
-            prev, cur = cur, prev
-            # cur still holds row i-2 (or row -1): clear what was written there.
-            start = 0 if i == 1 else (lo[i - 2] + 1) * n_lanes
-            stop = n_lanes if i == 1 else (hi[i - 2] + 2) * n_lanes
-            cur[start:stop] = _INF
-        for lane in range(n_lanes):
-            first[lane], last[lane] = _band_columns(i, nx[lane], ny[lane], band)
-            left[lane] = _INF
-        x = xs[i * frame : (i + 1) * frame]
-        for j in range(lo[i], hi[i] + 1):
-            at = j * n_lanes
-            _squared_distance(x, ys[j * frame : (j + 1) * frame], d, dist)
-            window[:] = prev[at : at + 2 * n_lanes]
-            _soft_min_cell(window, left, dist, first, last, j, gamma, cell[0], cell[1], cell[2])
-            cur[at + n_lanes : at + 2 * n_lanes] = left
-            if store:
-                w_at = (offsets[i] + j - lo[i]) * n_lanes
-                w_diag[w_at : w_at + n_lanes] = cell[0]
-                w_up[w_at : w_at + n_lanes] = cell[1]
-                w_left[w_at : w_at + n_lanes] = cell[2]
-        for lane in range(n_lanes):
-            if i == nx[lane] - 1:
-                values[lane] = cur[ny[lane] * n_lanes + lane]
-
-
-@njit(cache=True, error_model="numpy")
-def _weight_at(spans, i, j, n_lanes):
-    """Offset of the stored weights of cell (i, j); the all-zero last cell if absent."""
-    lo, hi, offsets = spans
-    if i >= lo.shape[0] or j < lo[i] or j > hi[i]:
-        return offsets[-1] * n_lanes
-    return (offsets[i] + j - lo[i]) * n_lanes
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _expected_cell(i, j, nx, ny, window, right, w_diag, w_up, w_left, e):
-    """E(i, j) for every lane from its three successors, with no exp.
-
-    ``window`` holds E(i+1, j) then E(i+1, j+1), ``right`` holds E(i, j+1) and
-    the ``w_*`` the weights those successors give (i, j); the result goes to
-    ``e`` and ``right``.
-    """
-    n_lanes = e.shape[0]
-    for lane in range(n_lanes):
-        from_successors = (
-            window[n_lanes + lane] * w_diag[lane]
-            + window[lane] * w_up[lane]
-            + right[lane] * w_left[lane]
-        )
-        end = (i == nx[lane] - 1) & (j == ny[lane] - 1)
-        value = 1.0 if end else from_successors
-        e[lane] = value
-        right[lane] = value
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _accumulate_gradient(x, y, d, e, gx, gy, inner):
-    """Fold cell (i, j) into ∂S/∂x_i (``gx``), ∂S/∂y_j (``gy``) and <E, Δ>."""
-    n_lanes = e.shape[0]
-    for k in range(d):
-        for lane in range(n_lanes):
-            diff = x[k * n_lanes + lane] - y[k * n_lanes + lane]
-            g = 2.0 * e[lane] * diff
-            gx[k * n_lanes + lane] += g
-            gy[k * n_lanes + lane] -= g
-            inner[lane] += e[lane] * diff * diff
-
-
-@njit(cache=True, error_model="numpy")
-def _backward_block(xs, ys, d, nx, ny, spans, weights, gxs, gys, inner, alignment):
-    """Expected alignment from stored weights, folded into the input gradients.
-
-    Each weight array has one all-zero cell past the stored ones (the weight of
-    a cell outside the spans). ``gxs``/``gys`` receive ∂S/∂x and ∂S/∂y (same
-    layout as ``xs``/``ys``), ``inner`` receives <E, Δ> (for ∂S/∂γ) and
-    ``alignment`` (flat ``(N, M, lanes)``) receives E when it is not empty.
-    """
-    lo, hi, offsets = spans
-    n_lanes = nx.shape[0]
-    n_rows, n_cols = lo.shape[0], ny.max()
-    frame = d * n_lanes
-    keep_alignment = alignment.shape[0] > 0
-    w_diag, w_up, w_left = weights
-    nxt = np.zeros((n_cols + 1) * n_lanes)
-    cur = np.zeros((n_cols + 1) * n_lanes)
-    window = np.empty(2 * n_lanes)
-    right = np.empty(n_lanes)
-    e = np.empty(n_lanes)
-    gx = np.empty(frame)
-    for i in range(n_rows - 1, -1, -1):
-        if i < n_rows - 1:
-            nxt, cur = cur, nxt
-            if i + 2 < n_rows:  # cur still holds row i+2
-                cur[lo[i + 2] * n_lanes : (hi[i + 2] + 1) * n_lanes] = 0.0
-        right[:] = 0.0
-        x = xs[i * frame : (i + 1) * frame]
-        gx[:] = 0.0
-        for j in range(hi[i], lo[i] - 1, -1):
-            at = j * n_lanes
-            window[:] = nxt[at : at + 2 * n_lanes]
-            below_right = _weight_at(spans, i + 1, j + 1, n_lanes)
-            below = _weight_at(spans, i + 1, j, n_lanes)
-            beside = _weight_at(spans, i, j + 1, n_lanes)
-            _expected_cell(
-                i,
-                j,
-                nx,
-                ny,
-                window,
-                right,
-                w_diag[below_right : below_right + n_lanes],
-                w_up[below : below + n_lanes],
-                w_left[beside : beside + n_lanes],
-                e,
+    two_back, one_back, current, dist = buffers[0], buffers[1], buffers[2], buffers[3]
+    two_back[: n + 2] = _INF
+    one_back[: n + 2] = _INF
+    two_back[0] = 0.0  # r(-1, -1)
+    for k in range(n + m - 1):
+        first, last = lo[k], hi[k]
+        _distances(xt, yr, first, last, m - 1 - k, dist)
+        # Without ``store`` the weights go to a per-anti-diagonal scratch: one
+        # loop body (half the JIT time), and three cheap stores to L1 per cell.
+        at = offsets[k] + 1 - first if store else 0
+        for i in range(first, last + 1):
+            r, w_diag[_U(at + i)], w_up[_U(at + i)], w_left[_U(at + i)] = _soft_min(
+                two_back[_U(i)], one_back[_U(i)], one_back[_U(i + 1)], gamma, inv_gamma
             )
-            cur[at : at + n_lanes] = e
-            _accumulate_gradient(
-                x,
-                ys[j * frame : (j + 1) * frame],
-                d,
-                e,
-                gx,
-                gys[j * frame : (j + 1) * frame],
-                inner,
-            )
-            if keep_alignment:
-                alignment[(i * n_cols + j) * n_lanes : (i * n_cols + j + 1) * n_lanes] = e
-        gxs[i * frame : (i + 1) * frame] = gx
+            current[_U(i + 1)] = dist[_U(i)] + r
+        if store:
+            for edge in (offsets[k], offsets[k + 1] - 1):
+                w_diag[edge], w_up[edge], w_left[edge] = 0.0, 0.0, 0.0
+        current[first] = _INF
+        current[last + 2] = _INF
+        two_back, one_back, current = one_back, current, two_back
+    if store:  # the empty anti-diagonal past the end: two zero slots
+        past_end = offsets[n + m - 1]
+        for buffer in weights:
+            buffer[past_end : past_end + 2] = 0.0
+    return one_back[n]
 
 
 @njit(cache=True, error_model="numpy")
-def _block_lanes(pairs, lx, ly, first):
-    """Rows of X and Y and lengths of the lanes of the block starting at ``first``."""
-    xrows = np.full(LANES, -1, dtype=np.int64)
-    yrows = np.full(LANES, -1, dtype=np.int64)
-    nx = np.ones(LANES, dtype=np.int64)
-    ny = np.ones(LANES, dtype=np.int64)
-    for lane in range(min(LANES, pairs.shape[0] - first)):
-        xrows[lane], yrows[lane] = pairs[first + lane, 0], pairs[first + lane, 1]
-        nx[lane], ny[lane] = lx[xrows[lane]], ly[yrows[lane]]
-    return xrows, yrows, nx, ny
+def _backward_pair(xt, yr, n, m, spans, weights, buffers, gxt, gyr, alignment):
+    """Expected alignment E from the stored weights, folded into the gradients.
+
+    Adds ``Σ_j E_ij (x_i - y_j)`` to ``gxt`` (``(d, n)``), subtracts the same
+    per column from ``gyr`` (``(d, m)``, reversed like ``yr``), and writes E to
+    ``alignment`` (``(n, m)``) when it is not empty. ``buffers`` holds three
+    anti-diagonals of E (index row + 1).
+    """
+    lo, hi, offsets = spans
+    w_diag, w_up, w_left = weights
+    current, one_ahead, two_ahead = buffers[0], buffers[1], buffers[2]
+    one_ahead[: n + 2] = 0.0
+    two_ahead[: n + 2] = 0.0
+    for k in range(n + m - 2, -1, -1):
+        first, last, shift = lo[k], hi[k], m - 1 - k
+        if k == n + m - 2:
+            current[n] = 1.0  # the end cell
+        else:
+            # Successors (i+1, j+1), (i+1, j) and (i, j+1) of cell (i, j).
+            at_diag = offsets[k + 2] + 2 - lo[k + 2]  # + i: weight slot of row i+1
+            at_down = offsets[k + 1] + 2 - lo[k + 1]
+            for i in range(first, last + 1):
+                current[_U(i + 1)] = (
+                    w_diag[_U(at_diag + i)] * two_ahead[_U(i + 2)]
+                    + w_up[_U(at_down + i)] * one_ahead[_U(i + 2)]
+                    + w_left[_U(at_down - 1 + i)] * one_ahead[_U(i + 1)]
+                )
+        current[first] = 0.0
+        current[last + 2] = 0.0
+        for f in range(xt.shape[0]):
+            for i in range(first, last + 1):
+                diff = xt[f, _U(i)] - yr[f, _U(i + shift)]
+                g = current[_U(i + 1)] * diff
+                gxt[f, _U(i)] += g
+                gyr[f, _U(i + shift)] -= g
+        if alignment.shape[0] > 0:
+            for i in range(first, last + 1):
+                alignment[i, k - i] = current[i + 1]
+        current, one_ahead, two_ahead = two_ahead, current, one_ahead
+
+
+@njit(cache=True, error_model="numpy")
+def _time_major(S, lengths, reverse):
+    """``(B, d, T)`` copies of series ``(B, T, d)``, optionally reversed within each length."""
+    out = np.zeros((S.shape[0], S.shape[2], S.shape[1]))
+    for b in range(S.shape[0]):
+        n = lengths[b]
+        for t in range(n):
+            for f in range(S.shape[2]):
+                out[b, f, n - 1 - t if reverse else t] = S[b, t, f]
+    return out
 
 
 @njit(cache=True, error_model="numpy")
 def _grown(weights, size):
     """``weights`` if each array holds ``size`` values, else three larger ones.
 
-    Three separate allocations, not rows of one array: LLVM must see that the
-    weight stores cannot alias, or it will not vectorise the soft-min loop.
+    Three separate allocations, not rows of one array, so LLVM sees that the
+    weight stores cannot alias.
     """
     if weights[0].shape[0] >= size:
         return weights
     size = max(size, 2 * weights[0].shape[0])
-    return np.zeros(size), np.zeros(size), np.zeros(size)
+    return np.empty(size), np.empty(size), np.empty(size)
 
 
 @njit(cache=True, error_model="numpy")
-def _unload(block, lengths, scale, d, out, lane, p):
-    """Copy one lane of a flat ``(T, d, lanes)`` block into ``out[p]``, times ``scale``."""
-    for t in range(lengths[lane]):
-        for k in range(d):
-            out[p, t, k] = scale * block[(t * d + k) * LANES + lane]
+def _expected_cost(xt, yr, gxt, gyr, n, m):
+    """``<E, Δ> = Σ_i x_i·gx_i + Σ_j y_j·gy_j`` from the half-gradients, no pass over cells.
+
+    Exact since ``gx_i = Σ_j E_ij (x_i - y_j)`` and ``gy_j = -Σ_i E_ij (x_i - y_j)``;
+    the series are centred first (``Σ gx + Σ gy = 0``, so any centre gives the
+    same value) to avoid cancellation when they sit far from the origin.
+    """
+    total = 0.0
+    for f in range(xt.shape[0]):
+        centre = xt[f, :n].mean()
+        for t in range(n):
+            total += (xt[f, t] - centre) * gxt[f, t]
+        for t in range(m):
+            total += (yr[f, t] - centre) * gyr[f, t]
+    return total
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
+def _unload_gradients(gxt, gyr, n, m, factor, grad_x, grad_y):
+    """``grad_x = factor·gxtᵀ`` and ``grad_y = factor·(gyr reversed)ᵀ``, then clear both."""
+    for f in range(gxt.shape[0]):
+        for t in range(n):
+            grad_x[t, f] = factor * gxt[f, t]
+            gxt[f, t] = 0.0
+        for t in range(m):
+            grad_y[m - 1 - t, f] = factor * gyr[f, t]
+            gyr[f, t] = 0.0
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _run_pairs(xts, yrs, lx, ly, pairs, chunk, gamma, band, scale, outputs, weights):
+    """Pairs ``chunk[0] <= p < chunk[1]``; writes only their rows of ``outputs``.
+
+    Releases the GIL, so several Python threads run chunks side by side.
+    ``weights`` is the calling thread's weight storage, returned grown if it
+    had to be: reusing it spares faulting in fresh pages (3·8 bytes per cell,
+    25 MB for one 1024 × 1024 pair) for every chunk.
+    """
+    values, grad_x, grad_y, inner, alignment = outputs
+    want_grad, want_alignment = grad_x.shape[0] > 0, alignment.shape[0] > 0
+    backward = want_grad or want_alignment
+    d, N, M = xts.shape[1], xts.shape[2], yrs.shape[2]
+    buffers = np.empty((7, max(N, M) + 2))
+    gxt, gyr = np.zeros((d, N)), np.zeros((d, M))
+    no_alignment = np.empty((0, 0))
+    shape = (-1, -1)
+    spans = _diagonal_spans(1, 1, band)
+    for p in range(chunk[0], chunk[1]):
+        a, b = pairs[p, 0], pairs[p, 1]
+        n, m = lx[a], ly[b]
+        if (n, m) != shape:
+            shape = (n, m)
+            spans = _diagonal_spans(n, m, band)
+            if backward:
+                weights = _grown(weights, spans[2][-1])
+        values[p] = _forward_pair(xts[a], yrs[b], n, m, gamma, spans, weights, backward, buffers)
+        if not backward:
+            continue
+        _backward_pair(
+            xts[a],
+            yrs[b],
+            n,
+            m,
+            spans,
+            weights,
+            buffers,
+            gxt,
+            gyr,
+            alignment[p] if want_alignment else no_alignment,
+        )
+        if want_grad:
+            inner[p] = _expected_cost(xts[a], yrs[b], gxt, gyr, n, m)
+            _unload_gradients(gxt, gyr, n, m, 2.0 * scale[p], grad_x[p], grad_y[p])
+        else:
+            gxt[:], gyr[:] = 0.0, 0.0
+    return weights
+
+
 def soft_dtw_blocks(X, Y, lx, ly, pairs, gamma, band, scale, want_grad, want_alignment, n_workers):
     """Soft-DTW of many pairs ``(X[pairs[p, 0]], Y[pairs[p, 1]])``.
 
@@ -317,8 +330,7 @@ def soft_dtw_blocks(X, Y, lx, ly, pairs, gamma, band, scale, want_grad, want_ali
     lx, ly : int64 arrays of shape (B,) and (C,)
         Lengths (all >= 1).
     pairs : int64 array of shape (P, 2)
-        Row of X and row of Y of each pair; pairs of similar lengths should be
-        adjacent (blocks walk the union of their lanes' cells).
+        Row of X and row of Y of each pair.
     gamma : float
     band : int
         Sakoe-Chiba radius, or -1 for none.
@@ -326,7 +338,7 @@ def soft_dtw_blocks(X, Y, lx, ly, pairs, gamma, band, scale, want_grad, want_ali
         Gradient of each pair is multiplied by it (the upstream gradient).
     want_grad, want_alignment : bool
     n_workers : int
-        Threads to spread the blocks over (``numba.get_num_threads()``).
+        Threads to spread the pairs over (``numba.get_num_threads()``).
 
     Returns
     -------
@@ -334,50 +346,56 @@ def soft_dtw_blocks(X, Y, lx, ly, pairs, gamma, band, scale, want_grad, want_ali
     grad_x, grad_y : (P, N, d) and (P, M, d) scaled gradients, or empty.
     inner : (P,) <E, Δ> per pair (for ∂S/∂γ), or empty.
     alignment : (P, N, M) expected alignments, or empty.
+
+    Notes
+    -----
+    Python threads over a ``nogil`` kernel rather than ``prange``: no parfor
+    compilation (a large part of the cold JIT time), and chunks are handed out
+    as threads free up, so a core taken by another process delays one chunk,
+    not a barrier that a spinning thread waits at.
     """
-    n_pairs, d = pairs.shape[0], X.shape[2]
-    n_blocks = (n_pairs + LANES - 1) // LANES
-    backward = want_grad or want_alignment
-    values = np.empty(n_pairs)
+    n_pairs, (_, N, d), M = len(pairs), X.shape, Y.shape[1]
     grad_size = n_pairs if want_grad else 0
-    grad_x = np.zeros((grad_size, X.shape[1], d))
-    grad_y = np.zeros((grad_size, Y.shape[1], d))
-    inner = np.zeros(grad_size)
-    alignment = np.zeros((n_pairs if want_alignment else 0, X.shape[1], Y.shape[1]))
-    n_workers = max(1, min(n_workers, n_blocks))
-    for worker in prange(n_workers):
-        weights = (np.zeros(LANES), np.zeros(LANES), np.zeros(LANES))
-        for block in range(worker, n_blocks, n_workers):
-            first = block * LANES
-            xrows, yrows, nx, ny = _block_lanes(pairs, lx, ly, first)
-            spans = _row_spans(nx, ny, band, nx.max())
-            n_cells = spans[2][-1]
-            xs = _load_lanes(X, xrows, nx, nx.max())
-            ys = _load_lanes(Y, yrows, ny, ny.max())
-            if backward:
-                weights = _grown(weights, (n_cells + 1) * LANES)
-                for buffer in weights:
-                    buffer[n_cells * LANES : (n_cells + 1) * LANES] = 0.0
-            block_values = np.empty(LANES)
-            _forward_block(xs, ys, d, nx, ny, gamma, band, spans, weights, backward, block_values)
-            n_used = min(LANES, n_pairs - first)
-            values[first : first + n_used] = block_values[:n_used]
-            if not backward:
-                continue
-            gxs, gys = np.zeros_like(xs), np.zeros_like(ys)
-            block_inner = np.zeros(LANES)
-            block_alignment = np.zeros(nx.max() * ny.max() * LANES if want_alignment else 0)
-            _backward_block(
-                xs, ys, d, nx, ny, spans, weights, gxs, gys, block_inner, block_alignment
-            )
-            for lane in range(n_used):
-                p = first + lane
-                if want_grad:
-                    inner[p] = block_inner[lane]
-                    _unload(gxs, nx, scale[p], d, grad_x, lane, p)
-                    _unload(gys, ny, scale[p], d, grad_y, lane, p)
-                if want_alignment:
-                    for t in range(nx[lane]):
-                        for u in range(ny[lane]):
-                            alignment[p, t, u] = block_alignment[(t * ny.max() + u) * LANES + lane]
-    return values, grad_x, grad_y, inner, alignment
+    outputs = (
+        np.empty(n_pairs),
+        np.zeros((grad_size, N, d)),
+        np.zeros((grad_size, M, d)),
+        np.zeros(grad_size),
+        np.zeros((n_pairs if want_alignment else 0, N, M)),
+    )
+    xts, yrs = _time_major(X, lx, False), _time_major(Y, ly, True)
+    n_workers = max(1, min(n_workers, n_pairs))
+    # A few chunks per thread balance the load without much per-chunk set-up.
+    bounds = np.linspace(0, n_pairs, min(n_pairs, 4 * n_workers) + 1).astype(np.int64)
+    chunks = [np.array(bounds[c : c + 2]) for c in range(len(bounds) - 1)]
+
+    per_thread = threading.local()
+
+    def run(chunk):
+        weights = getattr(per_thread, "weights", None) or (np.empty(0),) * 3
+        per_thread.weights = _run_pairs(
+            xts, yrs, lx, ly, pairs, chunk, gamma, band, scale, outputs, weights
+        )
+
+    if n_workers == 1:
+        for chunk in chunks:
+            run(chunk)
+    else:
+        with ThreadPoolExecutor(n_workers) as pool:
+            list(pool.map(run, chunks))
+    return outputs
+
+
+@njit(cache=True, error_model="numpy")
+def scatter_pair_rows(n_rows, rows, per_pair, scale):
+    """``out[rows[p]] += scale[p]·per_pair[p]``: per-pair gradients summed per series.
+
+    Serial on purpose: it is memory-bound, and a short parallel region (torch's
+    ``index_add_``) costs more than the work whenever the cores are shared.
+    """
+    flat = per_pair.reshape(per_pair.shape[0], -1)
+    out = np.zeros((n_rows, flat.shape[1]))
+    for p in range(flat.shape[0]):
+        for k in range(flat.shape[1]):
+            out[rows[p], k] += scale[p] * flat[p, k]
+    return out.reshape((n_rows,) + per_pair.shape[1:])
