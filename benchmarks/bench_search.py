@@ -1,0 +1,154 @@
+"""Two-stage search versus a full GridSearchCV over the same categorical grid.
+
+Both searches score Pipeline(HeatmapEmbedder, WaveletBandReconstructor,
+SoftDTWPairClassifier) by cross-subject pair ROC AUC on the same GroupKFold
+splits of ``make_thermal_faces``. The grid evaluates every branch at full
+fidelity with the estimator's continuous defaults; TwoStageSearchCV screens
+the branches by successive halving on temporally downsampled recordings, then
+runs TPE over the continuous parameters of the best branches.
+
+Printed: each search's best cross-validated AUC (and that of its refitted
+model on held-out subjects), the number of fits, their summed fit time and
+the wall-clock time, and the two-stage/grid ratios. The quality target is an
+AUC gap <= 0.01 at <= 25 % of the grid's fits/time.
+
+Run ``python benchmarks/bench_search.py --help`` for the scale options; the
+figures are noisy on a shared machine (ratios from one run are what count).
+"""
+
+import argparse
+import time
+
+import numpy as np
+from sklearn.model_selection import GridSearchCV, GroupKFold
+from sklearn.pipeline import make_pipeline
+
+from skheatmap import HeatmapEmbedder, WaveletBandReconstructor
+from skheatmap.classifier import SoftDTWPairClassifier
+from skheatmap.datasets import make_thermal_faces
+from skheatmap.search import TwoStageSearchCV, categorical_space
+
+AXES = {
+    "small": {
+        "heatmapembedder__method": ["percentiles", "histogram", "eigenfaces", "moments"],
+        "waveletbandreconstructor__wavelet": ["haar", "db4"],
+    },
+    "full": {
+        "heatmapembedder__method": ["percentiles", "histogram", "eigenfaces", "moments"],
+        "waveletbandreconstructor__wavelet": ["haar", "db4", "sym8"],
+        "waveletbandreconstructor__mode": ["symmetric", "periodization"],
+    },
+}
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grid", choices=sorted(AXES), default="full")
+    parser.add_argument("--n-subjects", type=int, default=9)
+    parser.add_argument("--n-segments", type=int, default=3)
+    parser.add_argument("--n-frames", type=int, default=96)
+    parser.add_argument("--frame-size", type=int, default=16)
+    parser.add_argument("--max-epochs", type=int, default=5)
+    parser.add_argument("--n-splits", type=int, default=3)
+    parser.add_argument("--top-k", type=int, default=1)
+    parser.add_argument("--factor", type=int, default=3)
+    parser.add_argument("--n-trials", type=int, default=3)
+    parser.add_argument("--resource", choices=["downsample", "epochs", "n_samples"],
+                        default="downsample", help="Stage-A fidelity resource")
+    parser.add_argument("--min-resources", type=float, default=None,
+                        help="first rung's resource (default: 1/9 of the frames for "
+                             "'downsample', 1 epoch, 2 recordings per class)")
+    parser.add_argument("--test-subjects", type=int, default=3,
+                        help="subjects held out from both searches to score the refitted models")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--torch-threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch's own choice)")
+    return parser.parse_args()
+
+
+def held_out_split(groups, n_test):
+    test_subjects = np.unique(groups)[-n_test:] if n_test else []
+    test = np.isin(groups, test_subjects)
+    return ~test, test
+
+
+def run_grid(pipe, space, X, y, groups, cv):
+    fit_times = []
+    grid = GridSearchCV(pipe, space.param_grid, cv=cv, refit=True, error_score=np.nan)
+    start = time.perf_counter()
+    grid.fit(X, y, groups=groups, softdtwpairclassifier__groups=groups)
+    wall = time.perf_counter() - start
+    fit_times = grid.cv_results_["mean_fit_time"] * cv.get_n_splits()
+    n_fits = len(grid.cv_results_["params"]) * cv.get_n_splits()
+    return grid, {"best_cv_auc": grid.best_score_, "n_fits": n_fits,
+                  "fit_time": float(np.sum(fit_times)), "wall": wall,
+                  "branch": space.branch_of(grid.best_params_).tag}  # fmt: skip
+
+
+def run_two_stage(pipe, space, X, y, groups, cv, args):
+    min_resources = args.min_resources
+    if min_resources is None:
+        min_resources = 1 / 9 if args.resource == "downsample" else "auto"
+    search = TwoStageSearchCV(
+        pipe, space, cv=cv, resource=args.resource, factor=args.factor,
+        min_resources=min_resources,
+        top_k=args.top_k,
+        n_trials=args.n_trials, random_state=args.seed,
+    )  # fmt: skip
+    start = time.perf_counter()
+    search.fit(X, y, groups=groups)
+    wall = time.perf_counter() - start
+    results = search.cv_results_
+    for stage, rung in dict.fromkeys(zip(results["stage"], results["rung"], strict=True)):
+        rows = (results["stage"] == stage) & np.array([r == rung for r in results["rung"]])
+        print(f"    stage {stage}{'' if rung is None else f' rung {rung}'}: "
+              f"{int(np.nansum(results['n_fits'][rows]))} fits, "
+              f"{np.nansum(results['total_fit_time'][rows]):.1f} s")  # fmt: skip
+    return search, {"best_cv_auc": search.best_score_, "n_fits": search.n_fits_,
+                    "fit_time": float(np.nansum(results["total_fit_time"])), "wall": wall,
+                    "branch": search.best_branch_}  # fmt: skip
+
+
+def main():
+    args = parse_args()
+    if args.torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
+    faces = make_thermal_faces(
+        n_subjects=args.n_subjects + args.test_subjects, n_segments=args.n_segments,
+        n_frames=args.n_frames, frame_shape=(args.frame_size, args.frame_size),
+        random_state=args.seed,
+    )  # fmt: skip
+    train, test = held_out_split(faces.groups, args.test_subjects)
+    X, y, groups = faces.X[train], faces.y[train], faces.groups[train]
+    pipe = make_pipeline(
+        HeatmapEmbedder(), WaveletBandReconstructor(),
+        SoftDTWPairClassifier(max_epochs=args.max_epochs, random_state=args.seed),
+    )  # fmt: skip
+    space = categorical_space(pipe, AXES[args.grid])
+    cv = GroupKFold(n_splits=args.n_splits)
+    print(f"data {faces.X.shape}, {len(space)} branches, {args.n_splits} GroupKFold splits, "
+          f"{args.test_subjects} held-out subjects; two-stage: resource={args.resource!r}, "
+          f"top_k={args.top_k}, n_trials={args.n_trials}")  # fmt: skip
+
+    rows = {}
+    for name, run in (("grid", lambda: run_grid(pipe, space, X, y, groups, cv)),
+                      ("two-stage", lambda: run_two_stage(pipe, space, X, y, groups, cv, args))):
+        model, row = run()
+        if args.test_subjects:
+            row["held_out_auc"] = model.score(faces.X[test], faces.y[test])
+        rows[name] = row
+        print(f"{name:>9}: best CV AUC {row['best_cv_auc']:.4f}  held-out AUC "
+              f"{row.get('held_out_auc', np.nan):.4f}  fits {row['n_fits']:4d}  "
+              f"fit time {row['fit_time']:7.1f} s  wall {row['wall']:7.1f} s  "
+              f"best {row['branch']}")  # fmt: skip
+    grid, two = rows["grid"], rows["two-stage"]
+    print(f"AUC gap (grid - two-stage): CV {grid['best_cv_auc'] - two['best_cv_auc']:+.4f}, "
+          f"held-out {grid.get('held_out_auc', np.nan) - two.get('held_out_auc', np.nan):+.4f}")
+    print(f"two-stage / grid: fits {two['n_fits'] / grid['n_fits']:.2f}, fit time "
+          f"{two['fit_time'] / grid['fit_time']:.2f}, wall {two['wall'] / grid['wall']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

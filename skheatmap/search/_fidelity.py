@@ -1,0 +1,88 @@
+"""Low-fidelity evaluation: fewer recordings, fewer epochs, or temporally downsampled data."""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+__all__ = ["RESOURCES", "Fidelity", "epoch_parameters"]
+
+RESOURCES = ("n_samples", "epochs", "downsample")
+
+
+def epoch_parameters(estimator):
+    """``{path: max_epochs}`` of every step of ``estimator`` that trains for epochs."""
+    return {
+        path: value
+        for path, value in estimator.get_params(deep=True).items()
+        if (path == "max_epochs" or path.endswith("__max_epochs")) and isinstance(value, int)
+    }
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """How cheaply a candidate is evaluated.
+
+    Parameters
+    ----------
+    resource : str
+        ``"n_samples"``: ``value`` training recordings (balanced over labels);
+        ``"epochs"``: every ``max_epochs`` parameter scaled so that the largest
+        equals ``value``; ``"downsample"``: ``value`` is the fraction of frames
+        kept (every ``round(1 / value)``-th frame, train and test, with every
+        non-None ``fs`` parameter divided accordingly); any other string is a
+        parameter path set to ``value``.
+    value : int or float
+        The amount of the resource.
+    full : bool
+        Whether this is the full fidelity (the resource at its maximum).
+    """
+
+    resource: str
+    value: float
+    full: bool = False
+
+    def params(self, estimator):
+        """Parameters to set on a clone of ``estimator``."""
+        if self.resource == "epochs":
+            epochs = epoch_parameters(estimator)
+            largest = max(epochs.values(), default=0)
+            return {p: max(1, math.ceil(e * self.value / largest)) for p, e in epochs.items()}
+        if self.resource == "downsample":
+            stride = self.stride
+            return {
+                path: value / stride
+                for path, value in estimator.get_params(deep=True).items()
+                if (path == "fs" or path.endswith("__fs")) and value is not None
+            }
+        if self.resource == "n_samples":
+            return {}
+        return {self.resource: self.value}
+
+    @property
+    def stride(self):
+        """Frame step of ``"downsample"`` (1 otherwise)."""
+        return max(1, round(1 / self.value)) if self.resource == "downsample" else 1
+
+    def training_rows(self, train, y, random_state):
+        """The training recordings used: all, or a label-balanced random subset."""
+        if self.resource != "n_samples" or self.value >= len(train):
+            return train
+        rng = check_random_state(random_state)
+        shuffled = rng.permutation(train)
+        labels = y[shuffled]
+        # rank of each recording within its label, so taking the lowest ranks balances labels
+        rank = np.empty(len(shuffled), dtype=int)
+        for label in np.unique(labels):
+            where = np.flatnonzero(labels == label)
+            rank[where] = np.arange(where.size)
+        chosen = shuffled[np.argsort(rank, kind="stable")[: int(self.value)]]
+        return np.sort(chosen)
+
+    def frames(self, X):
+        """``X`` with every ``stride``-th frame (unchanged unless downsampling)."""
+        return X if self.stride == 1 or X.ndim < 3 else X[:, :: self.stride]
+
+    def __str__(self):
+        return f"{self.resource}={self.value:g}"

@@ -1,0 +1,179 @@
+"""Stage B in shared Optuna storage: two processes on one journal, and kill-and-resume."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+optuna = pytest.importorskip("optuna")
+
+SCRIPT = textwrap.dedent(
+    '''
+    """A TwoStageSearchCV whose Stage B studies live in a journal file."""
+    import pathlib
+    import sys
+    import time
+
+    import numpy as np
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    from skheatmap.search import Real, TwoStageSearchCV, categorical_space
+
+
+    class SlowLogistic(ClassifierMixin, BaseEstimator):
+        def __init__(self, C=1.0, fit_intercept=True, delay=0.0):
+            self.C = C
+            self.fit_intercept = fit_intercept
+            self.delay = delay
+
+        def fit(self, X, y):
+            time.sleep(self.delay)
+            self.model_ = LogisticRegression(C=self.C, fit_intercept=self.fit_intercept)
+            self.model_.fit(X, y)
+            self.classes_ = self.model_.classes_
+            return self
+
+        def predict(self, X):
+            return self.model_.predict(X)
+
+
+    def wait_for_peers(barrier, n_processes):
+        barrier = pathlib.Path(barrier)
+        (barrier / f"ready-{id(barrier)}-{time.time_ns()}").touch()
+        deadline = time.monotonic() + 120
+        while len(list(barrier.iterdir())) < n_processes and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+    def run(journal, n_trials, delay):
+        X, y = make_classification(n_samples=60, random_state=0)
+        space = categorical_space(
+            SlowLogistic(), {"fit_intercept": [True]},
+            continuous={"C": Real(0.01, 10.0, log=True)},
+        )
+        search = TwoStageSearchCV(
+            SlowLogistic(delay=delay), space, cv=2, top_k=1, n_trials=n_trials,
+            warm_start=False, storage=journal, study_name="shared", random_state=0,
+        )
+        return search.fit(X, y)
+
+
+    if __name__ == "__main__":
+        journal, n_trials, delay = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+        if len(sys.argv) > 4:
+            wait_for_peers(sys.argv[4], int(sys.argv[5]))
+        run(journal, n_trials, delay)
+    '''
+)
+
+STUDY = "shared[fit_intercept=True]"
+
+
+@pytest.fixture
+def journal_module(script):
+    spec = importlib.util.spec_from_file_location("journal_search", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def script(tmp_path):
+    path = tmp_path / "journal_search.py"
+    path.write_text(SCRIPT)
+    return path
+
+
+def load_trials(journal):
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal))
+    )
+    try:
+        study = optuna.load_study(study_name=STUDY, storage=storage)
+    except KeyError:  # not created yet
+        return []
+    return study.get_trials(deepcopy=False)
+
+
+def finished(trials):
+    return [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+
+
+def launch(script, *args):
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.Popen([sys.executable, str(script), *map(str, args)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_two_processes_share_one_journal(script, tmp_path):
+    journal, barrier = tmp_path / "search.journal", tmp_path / "barrier"
+    barrier.mkdir()
+    processes = [launch(script, journal, 8, 0.2, barrier, 2) for _ in range(2)]
+    for process in processes:
+        _, errors = process.communicate(timeout=120)
+        assert process.returncode == 0, errors.decode()
+    done = finished(load_trials(journal))
+    # each process stops when the study holds 8 finished trials; one may be mid-trial then
+    assert 8 <= len(done) <= 9
+    assert {t.user_attrs["pid"] for t in done} == {p.pid for p in processes}
+
+
+@pytest.mark.slow
+def test_killed_search_resumes_without_losing_finished_trials(script, journal_module, tmp_path):
+    journal = tmp_path / "search.journal"
+    process = launch(script, journal, 10, 0.3)
+    deadline = time.monotonic() + 90
+    while len(finished(load_trials(journal))) < 3 and time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read().decode()
+        time.sleep(0.1)
+    process.kill()
+    process.communicate()
+    before = {t.number: (t.params, t.value) for t in finished(load_trials(journal))}
+    assert 3 <= len(before) < 10
+
+    search = journal_module.run(str(journal), 10, 0.0)
+
+    after = finished(load_trials(journal))
+    assert len(after) == 10
+    assert {t.number: (t.params, t.value) for t in after if t.number in before} == before
+    resumed = [t for t in after if t.user_attrs["pid"] == os.getpid()]
+    assert len(resumed) == 10 - len(before)
+    assert (search.cv_results_["stage"] == "B").sum() == 10
+
+
+class Interrupted(BaseException):
+    """Stands for a kill: not an Exception, so no error_score swallows it."""
+
+
+def test_interrupted_search_resumes_in_the_same_journal(journal_module, tmp_path, monkeypatch):
+    journal = str(tmp_path / "search.journal")
+    fit = journal_module.SlowLogistic.fit
+    calls = []
+
+    def interrupt_after_some_fits(self, X, y):
+        calls.append(1)
+        if len(calls) == 2 + 2 * 3 + 1:  # Stage A (2 folds), 3 trials of 2 folds, then stop
+            raise Interrupted
+        return fit(self, X, y)
+
+    monkeypatch.setattr(journal_module.SlowLogistic, "fit", interrupt_after_some_fits)
+    with pytest.raises(Interrupted):
+        journal_module.run(journal, 6, 0.0)
+    before = {t.number: (t.params, t.value) for t in finished(load_trials(journal))}
+    assert len(before) == 3
+
+    monkeypatch.setattr(journal_module.SlowLogistic, "fit", fit)
+    search = journal_module.run(journal, 6, 0.0)
+    trials = load_trials(journal)
+    assert {t.number: (t.params, t.value) for t in trials if t.number in before} == before
+    assert len(finished(trials)) == 6
+    # the interrupted trial stays RUNNING, as a killed process's would, and does not count
+    assert [t.state.name for t in trials].count("RUNNING") == 1
+    assert search.n_fits_ == 2 + 2 * 3  # Stage A again, then only the 3 missing trials
