@@ -30,6 +30,7 @@ _PUBLIC = {
     "lag": "skheatmap.lag",
     "pairs": "skheatmap.pairs",
     "objectives": "skheatmap.objectives",
+    "search": "skheatmap.search",
 }
 
 __all__ = ["__version__", *_PUBLIC]

@@ -14,7 +14,7 @@ from sklearn.model_selection import GroupKFold, check_cv
 from sklearn.utils import check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, indexable
+from sklearn.utils.validation import assert_all_finite, check_is_fitted, indexable
 
 from ._evaluation import routed_fit_params
 from ._fidelity import RESOURCES
@@ -267,6 +267,7 @@ class TwoStageSearchCV(MetaEstimatorMixin, BaseEstimator):
         """
         X, y, groups = indexable(X, y, groups)
         X, y = (X if sparse.issparse(X) else np.asarray(X)), np.asarray(y)
+        assert_all_finite(y, input_name="y")  # X may be NaN-padded; labels never are
         groups = None if groups is None else np.asarray(groups)
         self._check_resource()
         space = self._space()
