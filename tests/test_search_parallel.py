@@ -49,13 +49,11 @@ def test_threads_reproduce_the_sequential_search(data, sequential):
     assert_same_search(search, sequential)
 
 
-@pytest.mark.slow
 def test_worker_processes_reproduce_the_sequential_search(data, sequential):
     X, y, groups = data
     assert_same_search(make_search(n_jobs=2).fit(X, y, groups=groups), sequential)
 
 
-@pytest.mark.slow
 def test_a_dask_cluster_runs_the_search(data, sequential):
     distributed = pytest.importorskip("distributed")
     X, y, groups = data

@@ -111,7 +111,6 @@ def launch(script, *args):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
 
 
-@pytest.mark.slow
 def test_two_processes_share_one_journal(script, tmp_path):
     journal, barrier = tmp_path / "search.journal", tmp_path / "barrier"
     barrier.mkdir()
@@ -125,7 +124,6 @@ def test_two_processes_share_one_journal(script, tmp_path):
     assert {t.user_attrs["pid"] for t in done} == {p.pid for p in processes}
 
 
-@pytest.mark.slow
 def test_killed_search_resumes_without_losing_finished_trials(script, journal_module, tmp_path):
     journal = tmp_path / "search.journal"
     process = launch(script, journal, 10, 0.3)
