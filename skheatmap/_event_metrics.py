@@ -5,13 +5,20 @@ comparable across pipelines: per recording, remove the slow background with a
 running median, standardise each channel robustly (median absolute
 deviation), take the largest absolute z-score across channels, and report
 every run of frames above ``threshold`` lasting at least ``min_duration``.
+
+Trailing all-NaN frames are padding and never fire; a NaN inside a recording
+(which the running median would spread into a silent "no event") or an
+infinity is an error naming the recording and the frame.
 """
+
+import math
+import numbers
 
 import numpy as np
 from scipy.ndimage import median_filter
 from scipy.optimize import linear_sum_assignment
 
-from ._validation import lengths_of
+from ._metric_inputs import check_fs, check_padded_recordings
 
 __all__ = ["detect_transients", "event_detection_scores", "match_events"]
 
@@ -25,9 +32,11 @@ def detect_transients(Z, fs, *, threshold=5.0, background_s=2.0, min_duration_s=
     Parameters
     ----------
     Z : array-like of shape (n, T, L)
-        Encoded trajectories, NaN-padded at the end.
+        Encoded trajectories, NaN-padded at the end. A NaN before a
+        recording's padding, an infinity or an all-NaN recording is a
+        ValueError naming the recording and the frame.
     fs : float
-        Frame rate in Hz.
+        Frame rate in Hz, finite and > 0.
     threshold : float, default=5.0
         Robust z-score a frame must exceed (in any channel).
     background_s : float, default=2.0
@@ -55,14 +64,11 @@ def detect_transients(Z, fs, *, threshold=5.0, background_s=2.0, min_duration_s=
     Z = np.asarray(Z, dtype=float)
     if Z.ndim != 3:
         raise ValueError(f"Z must have shape (n, T, L), got {Z.shape}.")
-    if not fs > 0:
-        raise ValueError(f"fs must be > 0 Hz, got {fs!r}.")
+    fs = check_fs(fs)
     window = max(3, int(round(background_s * fs)) | 1)
     min_frames = max(1, int(round(min_duration_s * fs)))
     rows = []
-    for i, length in enumerate(lengths_of(Z)):
-        if length == 0:
-            continue
+    for i, length in enumerate(check_padded_recordings(Z, "Z")):
         z = _robust_zscore(Z[i, :length], window)
         above = z >= threshold
         for onset, stop in _runs(above):
@@ -148,9 +154,9 @@ def event_detection_scores(true_events, detected_events, *, tolerance_s, fs):
         Tables with at least ``recording`` and ``onset`` (frames), such as
         ``make_thermal_faces(...).events`` and :func:`detect_transients`'s output.
     tolerance_s : float
-        Largest onset error in seconds that counts as a detection.
+        Largest onset error in seconds that counts as a detection, >= 0.
     fs : float
-        Frame rate in Hz.
+        Frame rate in Hz, finite and > 0.
 
     Returns
     -------
@@ -168,6 +174,11 @@ def event_detection_scores(true_events, detected_events, *, tolerance_s, fs):
     >>> scores["precision"], scores["recall"], scores["mean_error_frames"]
     (0.666..., 0.666..., 1.0)
     """
+    fs = check_fs(fs)
+    if not (isinstance(tolerance_s, numbers.Real) and 0 <= tolerance_s < math.inf):
+        raise ValueError(
+            f"tolerance_s must be a finite onset error >= 0 s, got {tolerance_s!r}."
+        )
     tolerance = tolerance_s * fs
     errors = []
     true_rec, true_onset = _event_columns(true_events, "true_events")

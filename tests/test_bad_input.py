@@ -14,11 +14,20 @@ from sklearn.base import BaseEstimator, clone
 from test_determinism import ESTIMATORS, data_fixture  # noqa: F401 - fixture
 
 import skheatmap._validation as validation
-from skheatmap import HeatmapEmbedder, WaveletBandReconstructor, lengths_of
+from skheatmap import HeatmapEmbedder, WaveletBandReconstructor, lengths_of, to_dataset
 from skheatmap.classifier import SoftDTWPairClassifier
 from skheatmap.ica import NonlinearICAEncoder
 from skheatmap.lag import lagged_correlation, soft_lag_correlation
-from skheatmap.metrics import expected_calibration_error, match_events
+from skheatmap.metrics import (
+    band_mse,
+    band_power,
+    band_snr,
+    detect_transients,
+    event_detection_scores,
+    expected_calibration_error,
+    inject_transients,
+    match_events,
+)
 from skheatmap.objectives import contrastive_margin_loss, energy_penalty
 from skheatmap.pairs import (
     balanced_batches,
@@ -563,3 +572,120 @@ def test_calibration_error_rejects_nan_probabilities_without_a_warning():
 def test_match_events_rejects_nan_onsets_by_name():
     with pytest.raises(ValueError, match="onsets"):
         match_events(np.array([np.nan]), np.array([1.0]), 1.0)
+
+
+# ------------------------------------------------ signal metrics: NaN, inf, rates
+
+SIGNAL_METRICS = {
+    "band_power": lambda x, fs: band_power(x, fs, (0.5, 2.0)),
+    "band_mse": lambda x, fs: band_mse(np.zeros_like(x), x, fs, (0.5, 2.0)),  # x as estimate
+    "band_snr": lambda x, fs: band_snr(x, x, fs, (0.5, 2.0)),  # x as reference
+    "detect_transients": detect_transients,
+}  # fmt: skip
+
+
+@st.composite
+def recordings_with_a_bad_value(draw, value):
+    """Two-channel recordings with ``value`` in one channel of one frame, maybe padded after it."""
+    n, T = draw(st.integers(1, 3)), draw(st.integers(8, 20))
+    x = np.random.default_rng(draw(st.integers(0, 2**16))).normal(size=(n, T, 2))
+    i, t = draw(st.integers(0, n - 1)), draw(st.integers(0, T - 2))
+    x[i, t, draw(st.integers(0, 1))] = value
+    x[i, draw(st.integers(t + 1, T)) :] = np.nan  # trailing padding leaves the frame inside
+    return x, i, t
+
+
+@FEW
+@pytest.mark.parametrize("metric", SIGNAL_METRICS)
+@given(case=recordings_with_a_bad_value(np.nan))
+def test_signal_metrics_reject_nan_inside_a_recording_naming_where(metric, case):
+    x, i, t = case
+    with pytest.raises(ValueError, match=f"recording {i} has NaN at frame {t}, inside"):
+        SIGNAL_METRICS[metric](x, 8.0)
+
+
+@FEW
+@pytest.mark.parametrize("metric", SIGNAL_METRICS)
+@given(case=recordings_with_a_bad_value(np.inf))
+def test_signal_metrics_reject_infinity_naming_where(metric, case):
+    x, i, t = case
+    with pytest.raises(ValueError, match=f"recording {i} has an infinite value at frame {t}"):
+        SIGNAL_METRICS[metric](x, 8.0)
+
+
+@pytest.mark.parametrize("metric", SIGNAL_METRICS)
+def test_signal_metrics_reject_an_all_nan_recording(metric):
+    x = np.ones((2, 16, 2))
+    x[1] = np.nan
+    with pytest.raises(ValueError, match="recording 1 is all NaN"):
+        SIGNAL_METRICS[metric](x, 8.0)
+
+
+@pytest.mark.parametrize("metric", SIGNAL_METRICS)
+@pytest.mark.parametrize("fs", [0, -8.0, np.nan, np.inf, True])
+def test_signal_metrics_reject_a_rate_that_is_not_finite_and_positive(metric, fs):
+    with pytest.raises(ValueError, match="fs must be a finite sampling rate > 0 Hz"):
+        SIGNAL_METRICS[metric](np.ones((1, 16, 2)), fs)
+
+
+def test_band_snr_of_padded_recordings_is_that_of_the_unpadded_ones():
+    rng = np.random.default_rng(0)
+    clean = [rng.normal(size=(40, 2)), rng.normal(size=(25, 2))]
+    noisy = [c + 0.3 * rng.normal(size=c.shape) for c in clean]
+    padded = band_snr(to_dataset(clean), to_dataset(noisy), 8.0, (0.5, 2.0))
+    for i in range(2):
+        np.testing.assert_allclose(
+            padded[i], band_snr(clean[i][None], noisy[i][None], 8.0, (0.5, 2.0))[0]
+        )
+
+
+def test_band_metrics_reject_reference_and_estimate_padded_differently():
+    reference = np.ones((2, 16, 1))
+    estimate = reference.copy()
+    estimate[1, 12:] = np.nan
+    with pytest.raises(ValueError, match="recording 1 has 16 frames in reference but 12"):
+        band_mse(reference, estimate, 8.0, (0.5, 2.0))
+
+
+def test_detector_on_padded_recordings_finds_the_events_of_the_unpadded_ones():
+    z = np.random.default_rng(1).normal(scale=0.1, size=(2, 120, 2))
+    z[:, 40:46, 0] += 3.0
+    padded = z.copy()
+    padded[1, 90:] = np.nan
+    found, expected = detect_transients(padded, fs=10.0), detect_transients(z, fs=10.0)
+    for column in ("recording", "onset", "duration", "peak"):
+        np.testing.assert_array_equal(found[column], expected[column])
+
+
+@pytest.mark.parametrize("fs", [0, -1.0, np.nan])
+def test_event_scores_reject_a_bad_rate_instead_of_dividing_by_it(fs):
+    events = {"recording": [0], "onset": [1]}
+    with pytest.raises(ValueError, match="fs must be a finite sampling rate"):
+        event_detection_scores(events, events, tolerance_s=1.0, fs=fs)
+
+
+@pytest.mark.parametrize("tolerance_s", [-1.0, np.nan, np.inf])
+def test_event_scores_reject_a_bad_tolerance_by_name(tolerance_s):
+    events = {"recording": [0], "onset": [1]}
+    with pytest.raises(ValueError, match="tolerance_s must be a finite onset error"):
+        event_detection_scores(events, events, tolerance_s=tolerance_s, fs=8.0)
+
+
+def test_injection_rejects_infinity_naming_where():
+    X = np.zeros((2, 40, 3))
+    X[1, 7, 2] = np.inf
+    with pytest.raises(ValueError, match="recording 1 has an infinite value at frame 7"):
+        inject_transients(X, amplitude=1.0, fs=4.0)
+
+
+def test_injection_into_a_recording_too_short_names_the_minimum():
+    X = to_dataset([np.zeros((40, 3)), np.zeros((9, 3))])
+    with pytest.raises(ValueError, match=r"recording 1 has 9 frames, .*needs >= 10\); lower"):
+        inject_transients(X, amplitude=1.0, fs=4.0, n_events=2, duration_s=1.25)
+
+
+@pytest.mark.parametrize("parameter", ["amplitude", "fs", "duration_s", "n_events"])
+def test_injection_rejects_non_finite_parameters_by_name(parameter):
+    params = {"amplitude": 1.0, "fs": 4.0, "duration_s": 1.0, "n_events": 2, parameter: np.inf}
+    with pytest.raises(ValueError, match=f"'{parameter}' parameter"):
+        inject_transients(np.zeros((1, 40, 3)), **params)

@@ -59,3 +59,14 @@ def test_bad_band_is_named(band):
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="reference has shape"):
         band_mse(np.zeros((1, 10)), np.zeros((1, 11)), fs=8.0, band=(0, 1))
+
+
+def test_snr_is_plus_infinity_for_an_exact_estimate_of_a_signal_without_band_power():
+    silent = np.zeros((1, 32))
+    assert band_snr(silent, silent, fs=8.0, band=(0.5, 2.0))[0, 0] == np.inf
+
+
+def test_snr_is_minus_infinity_for_noise_on_a_signal_without_band_power():
+    t = np.arange(32) / 8.0
+    noise = np.sin(2 * np.pi * 1.0 * t)[np.newaxis]
+    assert band_snr(np.zeros((1, 32)), noise, fs=8.0, band=(0.5, 2.0))[0, 0] == -np.inf
