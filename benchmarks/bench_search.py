@@ -9,8 +9,9 @@ runs TPE over the continuous parameters of the best branches.
 
 Printed: each search's best cross-validated AUC (and that of its refitted
 model on held-out subjects), the number of fits, their summed fit time and
-the wall-clock time, and the two-stage/grid ratios. The quality target is an
-AUC gap <= 0.01 at <= 25 % of the grid's fits/time.
+the wall-clock time, the two-stage/grid ratios, and a verdict line against
+the quality target: a CV AUC gap <= 0.01 with both the fits ratio and the
+fit-time ratio <= 0.25 (PASS only if all three hold).
 
 Run ``python benchmarks/bench_search.py --help`` for the scale options; the
 figures are noisy on a shared machine (ratios from one run are what count).
@@ -27,6 +28,11 @@ from skheatmap import HeatmapEmbedder, WaveletBandReconstructor
 from skheatmap.classifier import SoftDTWPairClassifier
 from skheatmap.datasets import make_thermal_faces
 from skheatmap.search import TwoStageSearchCV, categorical_space
+
+# The quality target: the two-stage search's best CV AUC is at most MAX_AUC_GAP below the grid's,
+# with at most MAX_COST_RATIO of the grid's fits and of its summed fit time.
+MAX_AUC_GAP = 0.01
+MAX_COST_RATIO = 0.25
 
 AXES = {
     "small": {
@@ -73,7 +79,6 @@ def held_out_split(groups, n_test):
 
 
 def run_grid(pipe, space, X, y, groups, cv):
-    fit_times = []
     grid = GridSearchCV(pipe, space.param_grid, cv=cv, refit=True, error_score=np.nan)
     start = time.perf_counter()
     grid.fit(X, y, groups=groups, softdtwpairclassifier__groups=groups)
@@ -107,6 +112,17 @@ def run_two_stage(pipe, space, X, y, groups, cv, args):
     return search, {"best_cv_auc": search.best_score_, "n_fits": search.n_fits_,
                     "fit_time": float(np.nansum(results["total_fit_time"])), "wall": wall,
                     "branch": search.best_branch_}  # fmt: skip
+
+
+def verdict(auc_gap, fits_ratio, fit_time_ratio):
+    """The PASS/FAIL line against the quality target (MAX_AUC_GAP, MAX_COST_RATIO)."""
+    passed = (auc_gap <= MAX_AUC_GAP and fits_ratio <= MAX_COST_RATIO
+              and fit_time_ratio <= MAX_COST_RATIO)  # fmt: skip
+    return (
+        f"verdict: {'PASS' if passed else 'FAIL'} (target: AUC gap <= {MAX_AUC_GAP} and "
+        f"fits/time ratio <= {MAX_COST_RATIO}; CV AUC gap {auc_gap:+.4f}, fits ratio "
+        f"{fits_ratio:.2f}, fit-time ratio {fit_time_ratio:.2f})"
+    )
 
 
 def main():
@@ -144,10 +160,13 @@ def main():
               f"fit time {row['fit_time']:7.1f} s  wall {row['wall']:7.1f} s  "
               f"best {row['branch']}")  # fmt: skip
     grid, two = rows["grid"], rows["two-stage"]
-    print(f"AUC gap (grid - two-stage): CV {grid['best_cv_auc'] - two['best_cv_auc']:+.4f}, "
+    auc_gap = grid["best_cv_auc"] - two["best_cv_auc"]
+    fits_ratio, fit_time_ratio = two["n_fits"] / grid["n_fits"], two["fit_time"] / grid["fit_time"]
+    print(f"AUC gap (grid - two-stage): CV {auc_gap:+.4f}, "
           f"held-out {grid.get('held_out_auc', np.nan) - two.get('held_out_auc', np.nan):+.4f}")
-    print(f"two-stage / grid: fits {two['n_fits'] / grid['n_fits']:.2f}, fit time "
-          f"{two['fit_time'] / grid['fit_time']:.2f}, wall {two['wall'] / grid['wall']:.2f}")
+    print(f"two-stage / grid: fits {fits_ratio:.2f}, fit time {fit_time_ratio:.2f}, "
+          f"wall {two['wall'] / grid['wall']:.2f}")
+    print(verdict(auc_gap, fits_ratio, fit_time_ratio))
 
 
 if __name__ == "__main__":
