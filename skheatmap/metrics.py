@@ -6,13 +6,16 @@ ranking and thresholded scores, so only what is new lives here:
 - source recovery: :func:`mean_correlation_coefficient`;
 - denoising in emotion-relevant bands: :func:`band_power`, :func:`band_mse`,
   :func:`band_snr`;
+- denoising without ground truth, by injected transients:
+  :func:`inject_transients`, :func:`injection_recovery`,
+  :func:`injection_recall_scorer`;
 - pair classification and calibration: :func:`expected_calibration_error`,
   :func:`pair_classification_report`;
 - scorers for a pair classifier, ``scorer(estimator, X, y)`` over every pair
   of ``(X, y)``: :data:`pair_accuracy_scorer`, :data:`pair_roc_auc_scorer`,
   :data:`pair_average_precision_scorer`;
 - alignment of encoded trajectories: :func:`pairwise_soft_lag`,
-  :func:`alignment_report`, :func:`alignment_gap`, :data:`alignment_scorer`;
+  :func:`alignment_report`, :func:`alignment_gap`, :func:`alignment_scorer`;
 - generalisation across subjects and sessions: :func:`grouped_cv_scores`,
   :func:`generalisation_report`, :func:`validation_gap`;
 - event detection: :func:`detect_transients`, :func:`match_events`,
@@ -28,6 +31,7 @@ from ._alignment_metrics import (
 from ._denoising_metrics import band_mse, band_power, band_snr
 from ._event_metrics import detect_transients, event_detection_scores, match_events
 from ._generalisation_metrics import generalisation_report, grouped_cv_scores, validation_gap
+from ._injection_metrics import inject_transients, injection_recall_scorer, injection_recovery
 from ._pair_metrics import expected_calibration_error, pair_classification_report
 from ._pair_scorers import (
     pair_accuracy_scorer,
@@ -48,6 +52,9 @@ __all__ = [
     "expected_calibration_error",
     "generalisation_report",
     "grouped_cv_scores",
+    "inject_transients",
+    "injection_recall_scorer",
+    "injection_recovery",
     "match_events",
     "mean_correlation_coefficient",
     "pair_accuracy_scorer",
