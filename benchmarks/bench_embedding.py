@@ -9,21 +9,36 @@ Runs, in one process and on the same array:
 - ``sklearn.decomposition.PCA.transform`` (BLAS) for the eigenfaces.
 
 and prints frames/s and the ratios. Then transforms a memory-mapped ``.npy``
-several times larger than one chunk and reports the peak of Python/NumPy
-allocations (``tracemalloc``) against the array and chunk sizes.
+many times larger than one chunk, each method in a fresh process, and reports
+against the array and chunk sizes:
+
+- the peak resident set size during the transform (``VmHWM`` of
+  ``/proc/self/status``, reset just before it), which counts the pages of the
+  mapped file that are resident as well as allocations;
+- the growth of anonymous memory (``RssAnon``: allocations) and of resident
+  file pages (``RssFile``: the map's pages left resident after the transform);
+- the peak of Python/NumPy allocations (``tracemalloc``), which does not see
+  mapped pages.
+
+A reference row reads the whole map once with ``np.sum``: its mapped pages stay
+resident, so its peak RSS grows by about the array size, which shows that the
+measurement sees them. The RSS part needs Linux.
 
 Usage::
 
     python benchmarks/bench_embedding.py [--frames 4096] [--dtype float32] [--repeat 3]
+        [--chunk-size 512] [--memmap-frames 8192]
 
 Targets (issue 3): percentiles and moments within 10x of the read floor,
 histogram within 15x, eigenfaces at BLAS speed, memory O(chunk) on a memmap.
 """
 
 import argparse
+import multiprocessing
 import tempfile
 import time
 import tracemalloc
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -96,33 +111,106 @@ def throughput(X, repeat):
             )
 
 
-def memmap_peak(dtype, chunk_size):
-    n_frames = 8 * 1024
+def memory_status():
+    """Resident memory of this process in bytes (``VmRSS``, ``VmHWM``, ``RssAnon``, ``RssFile``)."""
+    fields = {}
+    with open("/proc/self/status") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
+                fields[name] = int(value.split()[0]) * 1024  # reported in kB
+    return fields
+
+
+def reset_peak_rss():
+    """Reset ``VmHWM`` to the current RSS (Linux >= 4.0); False if the kernel refuses."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def measure_memmap_transform(path, method, chunk_size):
+    """Memory and speed of one ``transform`` of the ``.npy`` at ``path``, memory-mapped.
+
+    Runs in a fresh process, so that nothing of the parent is resident. The
+    embedder is fitted on an in-memory copy of the first frames and warmed up
+    before the file is mapped; ``method=None`` reads the map with ``np.sum``
+    instead (the reference). Returns the sizes in bytes and the frames/s; the
+    transform's output (``n * T * K`` values) is part of the growth.
+    """
+    head = np.array(np.load(path, mmap_mode="r")[:, :64])  # the map is closed again
+    if method is not None:
+        embedder = HeatmapEmbedder(method, chunk_size=chunk_size).fit(head)
+        embedder.transform(head[:, :8])  # compile outside the measurement
+    del head
+    mapped = np.load(path, mmap_mode="r")
+    before = memory_status()
+    peak_was_reset = reset_peak_rss()
+    tracemalloc.start()
+    start = time.perf_counter()
+    np.sum(mapped) if method is None else embedder.transform(mapped)
+    elapsed = time.perf_counter() - start
+    heap_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    after = memory_status()
+    return {
+        "rss_before": before["VmRSS"],
+        "peak_rss": after["VmHWM"],
+        "peak_was_reset": peak_was_reset,
+        "anon_growth": after["RssAnon"] - before["RssAnon"],
+        "file_growth": after["RssFile"] - before["RssFile"],
+        "heap_peak": heap_peak,
+        "frames_per_s": mapped.shape[0] * mapped.shape[1] / elapsed,
+    }
+
+
+def memmap_peak(dtype, chunk_size, n_frames):
+    """Print the memory of transforming a memory-mapped ``.npy`` of ``n_frames`` frames."""
+    if not Path("/proc/self/status").exists():
+        print("memmap peak memory: skipped, /proc/self/status (Linux) is needed for RSS")
+        return
     X = thermal_like(n_frames, dtype)
-    embedder = HeatmapEmbedder("percentiles", chunk_size=chunk_size).fit(X[:, :64])
+    array_bytes = X.nbytes
+    chunk_bytes = chunk_size * X[0, 0].nbytes
+    spawn = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "heatmaps.npy"
         np.save(path, X)
-        array_bytes = X.nbytes
         del X
-        mapped = np.load(path, mmap_mode="r")
-        for method in TARGETS:
-            embedder = HeatmapEmbedder(method, chunk_size=chunk_size).fit(mapped[:, :64])
-            embedder.transform(mapped[:, :8])  # compile outside the measurement
-            tracemalloc.start()
-            start = time.perf_counter()
-            out = embedder.transform(mapped)
-            elapsed = time.perf_counter() - start
-            peak = tracemalloc.get_traced_memory()[1]
-            tracemalloc.stop()
-            chunk_bytes = chunk_size * np.prod(FRAME_SHAPE) * np.dtype(dtype).itemsize
-            print(
-                f"memmap {method:<12} array {array_bytes / 2**20:6.1f} MiB, chunk "
-                f"{chunk_bytes / 2**20:4.1f} MiB, output {out.nbytes / 2**20:4.1f} MiB: peak "
-                f"{peak / 2**20:5.1f} MiB ({peak / array_bytes:.1%} of the array), "
-                f"{n_frames / elapsed:8.0f} frames/s"
+        print(
+            f"memmap of {n_frames} frames: array {array_bytes / 2**20:.1f} MiB, chunk_size "
+            f"{chunk_size} ({chunk_bytes / 2**20:.1f} MiB); each row in a fresh process"
+        )
+        columns = ("peak RSS", "growth", "/array", "/chunk", "RssAnon+", "RssFile+", "heap")
+        print(f"{'method':<12}" + "".join(f"{c:>10}" for c in columns) + f"{'frames/s':>10}")
+        not_reset = False
+        for method in [*TARGETS, None]:
+            with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as fresh:
+                m = fresh.submit(measure_memmap_transform, path, method, chunk_size).result()
+            growth = m["peak_rss"] - m["rss_before"]
+            not_reset |= not m["peak_was_reset"]
+            cells = (
+                f"{m['peak_rss'] / 2**20:.1f}M{'' if m['peak_was_reset'] else '*'}",
+                f"{growth / 2**20:.1f}M",
+                f"{growth / array_bytes:.1%}",
+                f"{growth / chunk_bytes:.1f}x",
+                *(f"{m[k] / 2**20:.1f}M" for k in ("anon_growth", "file_growth", "heap_peak")),
             )
-        del mapped
+            print(
+                f"{method or 'np.sum read':<12}"
+                + "".join(f"{c:>10}" for c in cells)
+                + f"{m['frames_per_s']:10.0f}"
+            )
+    print(
+        "growth: peak RSS during the transform minus the RSS before it, also per array and per "
+        "chunk size; RssAnon+, RssFile+: growth of allocations and of resident mapped pages "
+        "after it; heap: tracemalloc peak (blind to mapped pages). M = MiB."
+    )
+    if not_reset:
+        print("* the kernel refused to reset VmHWM: peak since the process started")
 
 
 def main():
@@ -131,9 +219,12 @@ def main():
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--chunk-size", type=int, default=512, help="for the memmap run")
+    parser.add_argument(
+        "--memmap-frames", type=int, default=8192, help="frames of the memmap (multiple of 8)"
+    )
     args = parser.parse_args()
     throughput(thermal_like(args.frames, args.dtype), args.repeat)
-    memmap_peak(args.dtype, args.chunk_size)
+    memmap_peak(args.dtype, args.chunk_size, args.memmap_frames)
 
 
 if __name__ == "__main__":

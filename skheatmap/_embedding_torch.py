@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .embedding import _check_fitted_frames
+
 __all__ = ["HeatmapEmbedding", "build_twin", "read_parameters"]
 
 
@@ -180,13 +182,17 @@ class HeatmapEmbedding(nn.Module):
 
     Takes ``(n, F)``, ``(n, T, F)`` or ``(n, T, I, J)`` tensors and returns
     ``(n, K)`` or ``(n, T, K)`` channels; frames without a finite pixel in the
-    ROI give NaN channels.
+    ROI give NaN channels. Frames must have ``n_features`` values and, as 4-D
+    input, the shape ``frame_shape`` when it is known, as in ``transform``.
     """
 
-    def __init__(self, features, *, n_features, pixel_index=None, shift=None, scale=None):
+    def __init__(
+        self, features, *, n_features, frame_shape=None, pixel_index=None, shift=None, scale=None
+    ):
         super().__init__()
         self.features = features
         self.n_features = int(n_features)
+        self.frame_shape = None if frame_shape is None else tuple(int(s) for s in frame_shape)
         self.register_buffer(
             "pixel_index", None if pixel_index is None else torch.as_tensor(pixel_index)
         )
@@ -196,12 +202,10 @@ class HeatmapEmbedding(nn.Module):
     def forward(self, X):
         if X.ndim not in (2, 3, 4):
             raise ValueError(f"expected a 2-D, 3-D or 4-D tensor, got shape {tuple(X.shape)}.")
+        _check_fitted_frames(
+            tuple(X.shape), self.n_features, self.frame_shape, owner="the HeatmapEmbedder twin"
+        )
         frames = X[:, None] if X.ndim == 2 else X.reshape(X.shape[0], X.shape[1], -1)
-        if frames.shape[-1] != self.n_features:
-            raise ValueError(
-                f"X has {frames.shape[-1]} values per frame, but the embedder was fitted on "
-                f"{self.n_features}."
-            )
         pixels = frames if self.pixel_index is None else frames[..., self.pixel_index]
         empty = torch.isnan(pixels).all(dim=-1, keepdim=True)
         channels = self.features(pixels)
@@ -231,6 +235,7 @@ def build_twin(embedder, *, temperature, straight_through, orthogonal):
     return HeatmapEmbedding(
         features,
         n_features=embedder.n_features_in_,
+        frame_shape=embedder.frame_shape_,
         pixel_index=embedder._pixel_index,
         shift=embedder.feature_mean_ if standardize else None,
         scale=embedder.feature_scale_ if standardize else None,

@@ -152,6 +152,52 @@ def _reads_on_indexing(X):
     )
 
 
+def _check_fitted_frames(shape, n_features, frame_shape, *, owner):
+    """Raise a ValueError if recordings of ``shape`` do not hold the fitted frames.
+
+    Shared by :meth:`HeatmapEmbedder.transform` and its torch twin. Frames must
+    have ``n_features`` values and, for 4-D input when the fitted frame shape is
+    known, that shape. Shapes of another number of dimensions are left to the
+    input validation, which names the accepted layouts.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape of the input, ``(n, F)``, ``(n, T, F)`` or ``(n, T, I, J)``.
+    n_features : int
+        Number of values per fitted frame (``n_features_in_``).
+    frame_shape : tuple of int or None
+        The fitted frame shape ``(I, J)``, or None if only flattened frames were seen.
+    owner : str
+        The name the message gives the estimator or module.
+    """
+    if len(shape) not in (2, 3, 4):
+        return
+    received = tuple(int(s) for s in shape[2:]) if len(shape) > 2 else (int(shape[1]),)
+    fitted = (n_features,) if frame_shape is None else tuple(frame_shape)
+    n_received = int(np.prod(received))
+    if n_received != n_features:
+        # sklearn's wording first: its common checks match on it
+        raise ValueError(
+            f"X has {n_received} features, but {owner} is expecting {n_features} features as "
+            f"input: the frames of X have {_describe_frame(received)}, but the fitted frames "
+            f"had {_describe_frame(fitted)}. Pass frames of the fitted size (crop or resample "
+            "them), or refit on frames like these."
+        )
+    if len(shape) == 4 and frame_shape is not None and received != fitted:
+        raise ValueError(
+            f"X has frames of shape {received}, but {owner} was fitted on frames of shape "
+            f"{fitted} (the same {n_features} pixels, laid out differently). Pass frames of "
+            f"shape {fitted} (transpose them if rows and columns are swapped), or refit on "
+            f"frames of shape {received}."
+        )
+
+
+def _describe_frame(shape):
+    """``shape (I, J)`` for a heatmap, ``F values (flattened)`` for a flat frame."""
+    return f"shape {shape}" if len(shape) > 1 else f"{shape[0]} values (flattened)"
+
+
 def _percentile_label(q):
     return f"p{int(q):02d}" if float(q).is_integer() else f"p{q:g}"
 
@@ -354,18 +400,18 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
         for name in _METHOD_ATTRIBUTES:
             self.__dict__.pop(name, None)
         X = self._validate(X, reset=True)
-        frames = self._frames(X)
-        self._set_geometry(X, frames)
+        series = as_series(X)
+        self._set_geometry(X, series)
         if self.method == "percentiles":
             self.percentiles_ = self._checked_percentiles()
         elif self.method == "histogram":
-            self.bin_edges_ = self._checked_edges(frames)
+            self.bin_edges_ = self._checked_edges(series)
         elif self.method == "eigenfaces":
-            self._fit_eigenfaces(frames)
+            self._fit_eigenfaces(series)
         if self.standardize:
-            self._learn_standardization(frames)
+            self._learn_standardization(series)
         elif not self._reads_data(first_call=True):
-            self._reject_infinity(frames)
+            self._reject_infinity(series)
         return self
 
     def _reads_data(self, *, first_call):
@@ -378,8 +424,8 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
         set_up_from_data = first_call and (callable(self.mask) or learned_edges)
         return self.standardize or self.method == "eigenfaces" or set_up_from_data
 
-    def _reject_infinity(self, frames):
-        for _ in self._chunks(frames):  # _chunks raises on the first infinite value
+    def _reject_infinity(self, series):
+        for _ in self._chunks(series):  # _chunks raises on the first infinite value
             pass
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -388,8 +434,8 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
 
         The first call fixes the ROI (a callable ``mask`` sees the mean frame
         of that batch) and the frame shape. Eigenfaces are updated with
-        :class:`~sklearn.decomposition.IncrementalPCA` (each batch must hold at
-        least ``n_components`` non-empty frames); channel statistics for
+        :class:`~sklearn.decomposition.IncrementalPCA` (the first batch must hold
+        at least ``n_components`` non-empty frames); channel statistics for
         ``standardize`` are updated exactly. Histogram edges learned from the
         data (int ``bins`` without ``bin_range``) span the temperatures of the
         first batch; later values outside them are not counted, so prefer fixed
@@ -411,36 +457,34 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
         """
         first_call = not hasattr(self, "n_features_in_")
         X = self._validate(X, reset=first_call)
-        frames = self._frames(X)
+        series = as_series(X)
         if first_call:
-            self._set_geometry(X, frames)
+            self._set_geometry(X, series)
             if self.method == "percentiles":
                 self.percentiles_ = self._checked_percentiles()
             elif self.method == "histogram":
-                self.bin_edges_ = self._checked_edges(frames)
-        else:
-            self._check_frame_shape(X)
+                self.bin_edges_ = self._checked_edges(series)
         if not self._reads_data(first_call=first_call):
-            self._reject_infinity(frames)
+            self._reject_infinity(series)
         if self.method == "eigenfaces":
-            self._partial_fit_eigenfaces(frames)
+            self._partial_fit_eigenfaces(series)
         if self.standardize:
-            self._learn_standardization(frames, update=not first_call)
+            self._learn_standardization(series, update=not first_call)
         return self
 
     def _validate(self, X, *, reset):
+        if not reset:
+            if not hasattr(X, "ndim"):
+                X = np.asarray(X)  # lists: their shape after conversion, as validation sees it
+            _check_fitted_frames(
+                X.shape, self.n_features_in_, self.frame_shape_, owner=type(self).__name__
+            )
         # Infinity is looked for chunk by chunk in ``_chunks`` instead of over
         # the whole array, so that a memory-mapped input is never loaded at once.
         with config_context(assume_finite=True):
             return validate_recordings(self, X, reset=reset)
 
-    @staticmethod
-    def _frames(X):
-        """All frames of the validated ``X`` as rows of an ``(N, F)`` array."""
-        series = as_series(X)
-        return series.reshape(-1, series.shape[2])
-
-    def _set_geometry(self, X, frames):
+    def _set_geometry(self, X, series):
         """Fix ``frame_shape_``, ``mask_`` and the pixel index from the fit data."""
         n_features = self.n_features_in_
         shape = None
@@ -455,7 +499,7 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
             shape = tuple(int(s) for s in X.shape[2:])
         mask = self.mask
         if callable(mask):
-            mask = mask(self._mean_frame(frames, shape))
+            mask = mask(self._mean_frame(series, shape))
         if mask is not None:
             mask, shape = self._checked_mask(mask, shape)
         if self.method == "moments" and shape is None:
@@ -469,16 +513,16 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
         self._pixel_index = None if flat is None or flat.all() else np.flatnonzero(flat)
         self.n_pixels_ = n_features if self._pixel_index is None else self._pixel_index.size
 
-    def _mean_frame(self, frames, shape):
-        total, count = self._nan_sums(frames, roi=False)
+    def _mean_frame(self, series, shape):
+        total, count = self._nan_sums(series, roi=False)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = total / count
         return mean if shape is None else mean.reshape(shape)
 
-    def _nan_sums(self, frames, *, roi):
+    def _nan_sums(self, series, *, roi):
         """Per-pixel sum and count of the finite values over all frames."""
         total = count = 0.0
-        for chunk in self._chunks(frames, roi=roi):
+        for chunk in self._chunks(series, roi=roi):
             finite = ~np.isnan(chunk.pixels)
             total = total + np.where(finite, chunk.pixels, 0.0).sum(axis=0, dtype=float)
             count = count + finite.sum(axis=0)
@@ -510,13 +554,6 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
             mask = mask.reshape(shape)
         return mask.copy(), shape
 
-    def _check_frame_shape(self, X):
-        if X.ndim == 4 and self.frame_shape_ is not None and X.shape[2:] != self.frame_shape_:
-            raise ValueError(
-                f"X has frames of shape {X.shape[2:]}, but {type(self).__name__} was fitted "
-                f"on frames of shape {self.frame_shape_}; embed heatmaps of the fitted shape."
-            )
-
     def _checked_percentiles(self):
         return self._checked_levels(self.percentiles)
 
@@ -533,7 +570,7 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
             raise ValueError(f"percentiles must be distinct, got {percentiles!r}.")
         return q
 
-    def _checked_edges(self, frames):
+    def _checked_edges(self, series):
         if not isinstance(self.bins, numbers.Integral):
             edges = np.array(self.bins, dtype=float)  # a C-contiguous copy for the kernel
             if self.bin_range is not None:
@@ -551,7 +588,7 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
         if self.bin_range is not None:
             low, high = self._checked_range()
         else:
-            low, high = self._data_range(frames)
+            low, high = self._data_range(series)
         return np.linspace(low, high, int(self.bins) + 1)
 
     def _checked_range(self):
@@ -565,9 +602,9 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
             raise ValueError(f"bin_range must satisfy low < high, got {self.bin_range!r}.")
         return low, high
 
-    def _data_range(self, frames):
+    def _data_range(self, series):
         low, high = np.inf, -np.inf
-        for chunk in self._chunks(frames):
+        for chunk in self._chunks(series):
             if chunk.keep.any():
                 low = min(low, float(np.nanmin(chunk.kept)))
                 high = max(high, float(np.nanmax(chunk.kept)))
@@ -580,11 +617,11 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
             low, high = low - 0.5, high + 0.5
         return low, high
 
-    def _training_pixels(self, frames, fill=None):
+    def _training_pixels(self, series, fill=None):
         """Non-empty training frames over the ROI; dead pixels set to ``fill``."""
-        dtype = frames.dtype
+        dtype = series.dtype
         kept = []
-        for chunk in self._chunks(frames):
+        for chunk in self._chunks(series):
             block = np.array(chunk.kept, dtype=dtype)
             if fill is not None and chunk.dead:
                 dead = np.isnan(block)
@@ -592,8 +629,8 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
             kept.append(block)
         return np.concatenate(kept) if kept else np.empty((0, self.n_pixels_), dtype)
 
-    def _pixel_means(self, frames):
-        return self._filled_means(*self._nan_sums(frames, roi=True))
+    def _pixel_means(self, series):
+        return self._filled_means(*self._nan_sums(series, roi=True))
 
     def _filled_means(self, total, count):
         never_seen = count == 0
@@ -614,15 +651,16 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
             mean[never_seen] = mean[~never_seen].mean()
         return mean
 
-    def _fit_eigenfaces(self, frames):
-        fill = self._pixel_means(frames).astype(frames.dtype)
-        data = self._training_pixels(frames, fill=fill)
+    def _fit_eigenfaces(self, series):
+        fill = self._pixel_means(series).astype(series.dtype)
+        data = self._training_pixels(series, fill=fill)
         if data.shape[0] > 1 and not np.ptp(data, axis=0).any():
             raise ValueError(
                 f"method='eigenfaces' found {data.shape[0]} training frame(s) that are all "
                 "identical inside the mask, so there is no variation to find eigenfaces in. "
                 "Fit on recordings whose frames vary, or use method='percentiles'."
             )
+        self._check_n_components(data.shape[0], solver=self.svd_solver)
         pca = PCA(
             n_components=self.n_components,
             svd_solver=self.svd_solver,
@@ -632,19 +670,49 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
         pca.fit(data)
         self._set_pca(pca, data.shape[0])
 
-    def _partial_fit_eigenfaces(self, frames):
+    def _partial_fit_eigenfaces(self, series):
         pca = getattr(self, "pca_", None)
-        if not isinstance(pca, IncrementalPCA):
+        first_batch = not isinstance(pca, IncrementalPCA)
+        if first_batch:
             # continuing a model built by ``fit`` would mix two estimators; start anew
             pca = IncrementalPCA(n_components=self.n_components)
-            fill = self._pixel_means(frames).astype(frames.dtype)
+            fill = self._pixel_means(series).astype(series.dtype)
             seen = 0
         else:
-            fill = pca.mean_.astype(frames.dtype)
+            fill = pca.mean_.astype(series.dtype)
             seen = self.n_frames_seen_
-        data = self._training_pixels(frames, fill=fill)
+        data = self._training_pixels(series, fill=fill)
+        if first_batch:  # later batches may be smaller: the components carry over
+            self._check_n_components(data.shape[0], solver="incremental")
         pca.partial_fit(data)
         self._set_pca(pca, seen + data.shape[0])
+
+    def _check_n_components(self, n_frames, *, solver):
+        """Raise a ValueError if ``n_components`` exceeds what the training frames give.
+
+        A PCA of ``n_frames`` frames of ``n_pixels_`` pixels has at most
+        ``min(n_frames, n_pixels_)`` components; ARPACK finds strictly fewer.
+        ``solver`` is the ``svd_solver`` used, or ``"incremental"`` for the
+        first batch of ``partial_fit``.
+        """
+        arpack = solver == "arpack"
+        limit = min(n_frames, self.n_pixels_) - int(arpack)
+        if self.n_components <= limit:
+            return
+        source = "the first partial_fit batch has" if solver == "incremental" else "fit found"
+        pixels = f"{self.n_pixels_} pixel(s){' inside the mask' if self.mask_ is not None else ''}"
+        fixes = [f"set n_components <= {limit}"] if limit >= 1 else []
+        if n_frames <= self.n_pixels_:
+            fixes.append("fit on more frames")
+        elif self.mask_ is not None:
+            fixes.append("use a larger mask")
+        if arpack:
+            fixes.append("use svd_solver='full' (ARPACK needs n_components < min(frames, pixels))")
+        raise ValueError(
+            f"n_components={self.n_components} is too large for method='eigenfaces': {source} "
+            f"{n_frames} non-empty training frame(s) of {pixels}, which give at most {limit} "
+            f"eigenface(s). To fix it, {', or '.join(fixes)}."
+        )
 
     def _set_pca(self, pca, n_frames):
         self.pca_ = pca
@@ -656,7 +724,7 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
         self.n_components_ = int(pca.n_components_)
         self.n_frames_seen_ = int(n_frames)
 
-    def _learn_standardization(self, frames, *, update=False):
+    def _learn_standardization(self, series, *, update=False):
         if self.method == "eigenfaces":
             variance = np.asarray(self.explained_variance_, dtype=float)
             self.feature_mean_ = np.zeros_like(variance)
@@ -666,7 +734,7 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
                 count, mean, var = self.n_frames_seen_, self.feature_mean_, self.feature_var_
             else:
                 count, mean, var = 0, 0.0, 0.0
-            for chunk in self._chunks(frames):
+            for chunk in self._chunks(series):
                 features = self._embed(chunk.kept, dead=chunk.dead)
                 # a density with no pixel inside the edges is NaN: leave it out
                 features = features[np.isfinite(features).all(axis=1)]
@@ -702,6 +770,13 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
         channels : ndarray of shape (n, T, K), or (n, K) for 2-D input
             Same floating dtype as ``X``. Padding frames, and frames with no
             finite pixel inside the ROI, are NaN.
+
+        Raises
+        ------
+        ValueError
+            If the frames of ``X`` have another number of pixels than the
+            fitted ones, or (4-D input) another shape; if ``X`` contains
+            infinity (the message names the recording and frame).
         """
         check_is_fitted(self)
         if _reads_on_indexing(X):
@@ -715,13 +790,12 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
         """Channels ``(n, T, K)`` (``(n, K)`` for 2-D input) of in-memory or memory-mapped
         recordings, and the ``(n, T)`` masks of frames without data and of all-NaN frames."""
         X = self._validate(X, reset=False)
-        self._check_frame_shape(X)
         series = as_series(X)
-        frames = series.reshape(-1, series.shape[2])
-        out = np.full((frames.shape[0], self._n_channels()), np.nan, dtype=X.dtype)
-        all_nan = np.zeros(frames.shape[0], dtype=bool)
-        empty = np.zeros(frames.shape[0], dtype=bool)
-        for chunk in self._chunks(frames):
+        n_frames = series.shape[0] * series.shape[1]
+        out = np.full((n_frames, self._n_channels()), np.nan, dtype=X.dtype)
+        all_nan = np.zeros(n_frames, dtype=bool)
+        empty = np.zeros(n_frames, dtype=bool)
+        for chunk in self._chunks(series):
             all_nan[chunk.rows] = chunk.padding
             empty[chunk.rows] = ~chunk.keep
             out[chunk.rows] = self._standardized(self._embed(chunk.pixels, dead=chunk.dead))
@@ -800,15 +874,17 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
             else np.ascontiguousarray(coords[:, self._pixel_index])
         )
 
-    def _chunks(self, frames, *, roi=True):
-        """Iterate over ``chunk_size`` frames at a time, checking for infinity.
+    def _chunks(self, series, *, roi=True):
+        """Iterate over ``chunk_size`` frames of ``(n, T, F)`` series at a time.
 
         Yields :class:`_Chunk` records: the pixels (inside the ROI when
-        ``roi``) of the next frames, which frames have a finite pixel there,
-        whether any pixel there is NaN, and which frames are entirely NaN.
+        ``roi``) of the next frames in row-major ``(recording, frame)`` order,
+        which frames have a finite pixel there, whether any pixel there is NaN,
+        and which frames are entirely NaN. Raises on the first infinite value.
         """
         index = self._pixel_index if roi else None
-        n_features = frames.shape[1]
+        n_features = series.shape[2]
+        frames = series.reshape(-1, n_features)
         size = self._chunk_frames(n_features, frames.itemsize)
         mapping = _read_only_mapping(frames)
         for start in range(0, frames.shape[0], size):
@@ -817,8 +893,9 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
             n_nan, has_inf = frame_status(block)
             if has_inf:
                 bad = start + int(np.flatnonzero(np.isinf(block).any(axis=1))[0])
+                recording, frame = divmod(bad, series.shape[1])
                 raise ValueError(
-                    f"X contains infinity (first in frame {bad} of the flattened (n*T) frames); "
+                    f"X contains infinity (first in recording {recording}, frame {frame}); "
                     "only NaN is allowed, for padding frames and dead pixels. Replace "
                     "infinite values with NaN."
                 )

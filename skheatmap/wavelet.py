@@ -15,6 +15,7 @@ one of ``"a"`` is ``[0, fs / 2**(N+1)]`` Hz.
 import difflib
 import functools
 import numbers
+import re
 
 import numpy as np
 import pywt
@@ -486,7 +487,7 @@ class WaveletBandReconstructor(OneToOneFeatureMixin, TransformerMixin, BaseEstim
         self.band_frequencies_ = nominal_passbands(
             self.level_, 1.0 if self.fs is None else float(self.fs)
         )
-        self.gains_ = self._gains(self._kept_bands())
+        self.gains_ = self._gains(self._kept_bands(shortest), shortest)
         self.bands_ = [b for b, g in zip(self.band_names_, self.gains_, strict=True) if g != 0]
         return self
 
@@ -599,17 +600,21 @@ class WaveletBandReconstructor(OneToOneFeatureMixin, TransformerMixin, BaseEstim
         self.bands_ = [b for b, g in zip(self.band_names_, self.gains_, strict=True) if g != 0]
         return self
 
-    def _kept_bands(self):
-        """The names of the bands ``keep`` selects, validated against ``level_``."""
+    def _kept_bands(self, shortest):
+        """The names of the bands ``keep`` selects, validated against ``level_``.
+
+        ``shortest`` is the length of the shortest fitted recording, for the
+        error message when ``level=None`` resolved too few levels.
+        """
         keep = self.keep
         if isinstance(keep, str):
-            return list(self.band_names_) if keep == "all" else self._known_bands([keep])
+            return list(self.band_names_) if keep == "all" else self._known_bands([keep], shortest)
         if len(keep) == 0:
             raise ValueError(
                 f"keep is empty; name at least one band among {self.band_names_}, or use 'all'."
             )
         if all(isinstance(b, str) for b in keep):
-            return self._known_bands(keep)
+            return self._known_bands(keep, shortest)
         if len(keep) == 2 and all(
             isinstance(f, numbers.Real) and not isinstance(f, bool) for f in keep
         ):
@@ -619,15 +624,39 @@ class WaveletBandReconstructor(OneToOneFeatureMixin, TransformerMixin, BaseEstim
             "frequencies in Hz."
         )
 
-    def _known_bands(self, names, parameter="keep"):
+    def _known_bands(self, names, shortest, parameter="keep"):
         unknown = [b for b in names if b not in self.band_names_]
         if unknown:
             raise ValueError(
                 f"{parameter} names band(s) {unknown} that do not exist at level={self.level_}; "
-                f"the bands are {self.band_names_} (\"a\" the approximation, \"d1\" the finest "
-                "detail). Raise `level` or choose among these."
+                f'the bands are {self.band_names_} ("a" the approximation, "d1" the finest '
+                f"detail). {self._deeper_level_hint(unknown, shortest)}"
             )
         return list(names)
+
+    def _deeper_level_hint(self, unknown, shortest):
+        """How to reach the detail bands ``unknown``, which lie below ``level_``."""
+        depths = [int(b[1:]) for b in unknown if re.fullmatch(r"d[1-9][0-9]*", b)]
+        if len(depths) < len(unknown):
+            return "Choose among these."
+        needed = max(depths)
+        filter_length = pywt.Wavelet(self.wavelet).dec_len
+        frames = min_length(needed, filter_length)
+        if self.level is not None:
+            return (
+                f"Raise `level` to {needed} (recordings of >= {frames} frames with wavelet "
+                f"{self.wavelet!r}) or choose among these."
+            )
+        shorter = (
+            f"pick a wavelet with a shorter filter ('haar' needs {min_length(needed, 2)} frames), "
+            if filter_length > 2
+            else ""
+        )
+        return (
+            f"level=None resolved the level from the shortest fitted recording, which has "
+            f"{shortest} frames; wavelet {self.wavelet!r} needs >= {frames} frames for "
+            f"level {needed}. Fit on longer recordings, {shorter}or choose among these bands."
+        )
 
     def _bands_in_range(self, low, high):
         if self.fs is None:
@@ -648,19 +677,17 @@ class WaveletBandReconstructor(OneToOneFeatureMixin, TransformerMixin, BaseEstim
             )
         return [b for b, hit in zip(self.band_names_, overlaps, strict=True) if hit]
 
-    def _gains(self, kept):
+    def _gains(self, kept, shortest):
         gains = np.array([1.0 if b in kept else 0.0 for b in self.band_names_])
         for name, gain in (self.band_gains or {}).items():
-            self._known_bands([name], parameter="band_gains")
+            self._known_bands([name], shortest, parameter="band_gains")
             if name not in kept:
                 raise ValueError(
                     f"band_gains gives a gain to band {name!r}, which keep={self.keep!r} removes; "
                     f"give gains only to kept bands {kept}."
                 )
             if not isinstance(gain, numbers.Real) or not np.isfinite(gain):
-                raise ValueError(
-                    f"band_gains[{name!r}]={gain!r} is not a finite real number."
-                )
+                raise ValueError(f"band_gains[{name!r}]={gain!r} is not a finite real number.")
             gains[self.band_names_.index(name)] = float(gain)
         return gains
 
@@ -724,9 +751,7 @@ def _check_recordings(series, lengths, level, wavelet):
     check_lengths(lengths, level, wavelet)
     if level == 0:
         return
-    inside = np.isnan(series).any(axis=2) & (
-        np.arange(series.shape[1]) < lengths[:, np.newaxis]
-    )
+    inside = np.isnan(series).any(axis=2) & (np.arange(series.shape[1]) < lengths[:, np.newaxis])
     if inside.any():
         i, t = np.argwhere(inside)[0]
         raise ValueError(
