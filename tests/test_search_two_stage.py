@@ -4,13 +4,13 @@ import math
 
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.datasets import make_classification
 from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import SGDClassifier
 from sklearn.model_selection import GroupKFold, cross_val_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from skheatmap.search import Fidelity, Real, TwoStageSearchCV, categorical_space
 from skheatmap.search._screening import halving_schedule
@@ -20,8 +20,8 @@ pytest.importorskip("optuna")
 PARTIAL_FIT_CALLS = []
 
 
-class EpochClassifier(ClassifierMixin, BaseEstimator):
-    """Logistic regression by SGD for ``max_epochs`` epochs; ``partial_fit`` is one epoch."""
+class RefitEpochClassifier(ClassifierMixin, BaseEstimator):
+    """Logistic regression by SGD for ``max_epochs`` epochs, trained from scratch by ``fit``."""
 
     def __init__(self, max_epochs=3, alpha=1e-3, eta0=0.1, fs=None):
         self.max_epochs = max_epochs
@@ -37,10 +37,6 @@ class EpochClassifier(ClassifierMixin, BaseEstimator):
             self._epoch(X, y)
         return self
 
-    def partial_fit(self, X, y, classes=None):
-        PARTIAL_FIT_CALLS.append(self.max_epochs)
-        return self._epoch(X, y)
-
     def _epoch(self, X, y):
         if not hasattr(self, "sgd_"):
             self.sgd_ = SGDClassifier(loss="log_loss", alpha=self.alpha, eta0=self.eta0,
@@ -55,14 +51,23 @@ class EpochClassifier(ClassifierMixin, BaseEstimator):
         return self.sgd_.predict(X.reshape(len(X), -1))
 
 
+class EpochClassifier(RefitEpochClassifier):
+    """:class:`RefitEpochClassifier` whose ``partial_fit`` trains one more epoch."""
+
+    def partial_fit(self, X, y, classes=None):
+        PARTIAL_FIT_CALLS.append(self.max_epochs)
+        return self._epoch(X, y)
+
+
 @pytest.fixture(scope="module")
 def data():
     X, y = make_classification(n_samples=96, n_features=8, n_informative=4, random_state=0)
     return X, y, np.repeat(np.arange(8), 12)
 
 
-def make_search(**params):
-    estimator = make_pipeline(StandardScaler(), EpochClassifier(max_epochs=3))
+def make_search(classifier=None, **params):
+    classifier = EpochClassifier(max_epochs=3) if classifier is None else classifier
+    estimator = Pipeline([("standardscaler", StandardScaler()), ("epochclassifier", classifier)])
     space = categorical_space(
         estimator,
         {"epochclassifier__alpha": [1e-4, 1e-2, 1.0, 10.0], "standardscaler__with_std": [True]},
@@ -120,7 +125,7 @@ def test_low_rungs_train_on_label_balanced_subsets(search):
 def test_full_rung_scores_equal_group_kfold_cross_validation(search, data):
     X, y, groups = data
     full = [r for r in rows(search, "A") if r["full_fidelity"]][0]
-    estimator = search.estimator.set_params(**full["params"])
+    estimator = clone(search.estimator).set_params(**full["params"])
     oracle = cross_val_score(estimator, X, y, groups=groups, cv=GroupKFold(4))
     np.testing.assert_allclose([full[f"split{i}_test_score"] for i in range(4)], oracle)
 
@@ -162,6 +167,38 @@ def test_warm_start_seeds_the_study_with_the_screened_point(search):
         assert first.params["epochclassifier__eta0"] == pytest.approx(0.1)
 
 
+def test_branch_without_continuous_parameters_is_not_evaluated_again(data):
+    X, y, groups = data
+    space = categorical_space(make_search().estimator, {"epochclassifier__alpha": [1e-4, 1e-2]},
+                              default_continuous=False)  # fmt: skip
+    search = make_search(space=space).fit(X, y, groups=groups)
+    for tag, study in search.studies_.items():
+        (copy,) = study.trials  # Stage A scored the branch's only point at full fidelity
+        screened = [r for r in rows(search, "A") if r["branch"] == tag and r["full_fidelity"]]
+        assert copy.user_attrs["warm_start"] == "stage_a_result" and copy.params == {}
+        assert copy.value == pytest.approx(screened[0]["mean_test_score"])
+    assert rows(search, "B") == []
+    assert search.n_fits_ == len(rows(search, "A")) * 4
+
+
+def test_low_fidelity_screened_point_is_evaluated_first_at_full_fidelity(data):
+    X, y, groups = data
+    # Stage A stops at 36 of the 72 training recordings, so its best points are low-fidelity
+    search = make_search(max_resources=36, pruning=False).fit(X, y, groups=groups)
+    assert not search.stage_a_fidelities_[-1].full
+    for tag, study in search.studies_.items():
+        first = study.trials[0]
+        assert first.user_attrs["warm_start"] == "stage_a_point"
+        (screened,) = [r for r in rows(search, "A") if r["branch"] == tag and r["rung"] == 1]
+        eta0 = screened["params"]["epochclassifier__eta0"]
+        assert first.params == {"epochclassifier__eta0": eta0}
+        (row,) = [r for r in rows(search, "B") if r["branch"] == tag and r["trial"] == 0]
+        assert row["full_fidelity"] and row["n_fits"] == 4
+        estimator = clone(search.estimator).set_params(**row["params"])
+        oracle = cross_val_score(estimator, X, y, groups=groups, cv=GroupKFold(4))
+        assert row["mean_test_score"] == pytest.approx(oracle.mean())
+
+
 def test_stage_b_rows_are_the_trials_that_ran(search):
     stage_b = rows(search, "B")
     assert len(stage_b) == 2 * 2  # 3 trials per branch, one of them copied from Stage A
@@ -187,6 +224,111 @@ def test_hyperband_prunes_and_partial_fit_continues_training(data):
     assert {t["fidelity"] for t in trials} <= {1.0, 3.0, 9.0}
     # continued training: a trial stopped after e epochs ran e epochs per fold, not 1 + 3 + ...
     assert len(PARTIAL_FIT_CALLS) == sum(t["fidelity"] for t in trials) * 4
+
+
+def test_pruning_refits_from_scratch_without_partial_fit(data):
+    X, y, groups = data
+    search = make_search(RefitEpochClassifier(max_epochs=9), n_trials=8, top_k=1, factor=3,
+                         warm_start=False).fit(X, y, groups=groups)  # fmt: skip
+    trials = rows(search, "B")
+    assert {"PRUNED", "COMPLETE"} <= {t["state"] for t in trials}
+    for trial in trials:
+        # a trial reports after 1, 3 and 9 epochs, each time a fresh fit of every fold
+        assert trial["n_fits"] == 4 * (1 + round(math.log(trial["fidelity"], 3)))
+        estimator = clone(search.estimator).set_params(
+            **trial["params"], epochclassifier__max_epochs=int(trial["fidelity"])
+        )
+        oracle = cross_val_score(estimator, X, y, groups=groups, cv=GroupKFold(4))
+        assert trial["mean_test_score"] == pytest.approx(oracle.mean())
+
+
+class Interrupted(BaseException):
+    """Stands for a kill: not an Exception, so neither error_score nor Optuna catches it."""
+
+
+def test_unfinished_trials_stay_out_of_the_results(data, monkeypatch):
+    import optuna
+
+    X, y, groups = data
+    # one storage for two searches, as a journal file is shared by processes
+    search = make_search(EpochClassifier(max_epochs=9), n_trials=3, top_k=1, factor=3,
+                         warm_start=False, storage=optuna.storages.InMemoryStorage())  # fmt: skip
+    partial_fit, calls = EpochClassifier.partial_fit, []
+
+    def interrupt_in_the_second_rung(self, X, y, classes=None):
+        calls.append(1)
+        if len(calls) > 4:  # after the first rung (1 epoch x 4 folds) recorded its result
+            raise Interrupted
+        return partial_fit(self, X, y, classes)
+
+    monkeypatch.setattr(EpochClassifier, "partial_fit", interrupt_in_the_second_rung)
+    with pytest.raises(Interrupted):
+        search.fit(X, y, groups=groups)
+    monkeypatch.setattr(EpochClassifier, "partial_fit", partial_fit)
+    search.fit(X, y, groups=groups)
+
+    (study,) = search.studies_.values()
+    left_behind = study.trials[0]
+    assert left_behind.state.name == "RUNNING" and "result" in left_behind.user_attrs
+    stage_b = rows(search, "B")
+    assert [r["trial"] for r in stage_b] == [1, 2, 3]
+    assert {r["state"] for r in stage_b} <= {"COMPLETE", "PRUNED"}
+
+
+def test_stage_b_trials_whose_fits_failed_are_recorded(data):
+    X, y, groups = data
+    space = categorical_space(
+        make_search().estimator, {"epochclassifier__alpha": [1e-3]},
+        continuous={"epochclassifier__eta0": Real(-1.0, 0.2, default=0.1)},
+        default_continuous=False,
+    )  # fmt: skip
+    search = make_search(space=space, top_k=1, pruning=False, warm_start=False)
+    with pytest.warns(FitFailedWarning, match="had failed fits"):
+        search.fit(X, y, groups=groups)
+    stage_b = rows(search, "B")
+    failed = [r for r in stage_b if r["state"] == "FAIL"]
+    assert failed, "no trial drew a negative eta0; change the seed"
+    for row in failed:  # SGD rejects eta0 <= 0; Optuna marks the NaN score FAIL
+        assert row["params"]["epochclassifier__eta0"] <= 0
+        assert math.isnan(row["mean_test_score"]) and "eta0" in row["error"]
+    (study,) = search.studies_.values()
+    assert [r["trial"] for r in stage_b] == [t.number for t in study.trials]
+
+
+# --------------------------------------------------------- groups of each fold
+
+SEEN = []  # (method, recordings, groups) of every fit and partial_fit of GroupsRecorder
+
+
+class GroupsRecorder(EpochClassifier):
+    """Records the recordings (numbered in column 0 of X) and the groups each fit is given."""
+
+    def fit(self, X, y, groups=None):
+        SEEN.append(("fit", X[:, 0].astype(int), groups))
+        return super().fit(X, y, groups)
+
+    def partial_fit(self, X, y, classes=None, groups=None):
+        SEEN.append(("partial_fit", X[:, 0].astype(int), groups))
+        return super().partial_fit(X, y, classes)
+
+
+@pytest.mark.parametrize(("pruning", "method"), [(False, "fit"), (True, "partial_fit")])
+def test_final_step_is_given_the_groups_of_the_fold_it_trains_on(data, pruning, method):
+    X, y, groups = data
+    numbered = np.column_stack([np.arange(len(X)), X])
+    estimator = make_pipeline(FunctionTransformer(), GroupsRecorder(max_epochs=3))
+    space = categorical_space(
+        estimator, {"groupsrecorder__alpha": [1e-4, 1e-2]},
+        continuous={"groupsrecorder__eta0": Real(0.01, 1.0, log=True)}, default_continuous=False,
+    )  # fmt: skip
+    SEEN.clear()
+    TwoStageSearchCV(estimator, space, cv=4, factor=2, top_k=1, n_trials=2, pruning=pruning,
+                     refit=False, random_state=0).fit(numbered, y, groups=groups)  # fmt: skip
+    trains = [train for train, _ in GroupKFold(4).split(X, y, groups)]
+    assert method in {seen[0] for seen in SEEN}
+    for _, recordings, seen_groups in SEEN:
+        np.testing.assert_array_equal(seen_groups, groups[recordings])
+        assert any(np.isin(recordings, train).all() for train in trains)
 
 
 # ------------------------------------------------------------- best attributes

@@ -10,7 +10,7 @@ from ._evaluation import continues_by_partial_fit, fit_and_score, summarize
 from ._fidelity import Fidelity, epoch_parameters
 from ._optuna import import_optuna
 
-__all__ = ["epoch_rungs", "optimize_branch"]
+__all__ = ["epoch_rungs", "optimize_branch", "recorded_result"]
 
 _FINISHED = ("COMPLETE", "PRUNED")
 _MAX_ERROR_CHARS = 2000
@@ -79,14 +79,32 @@ def _objective(branch, estimator, X, y, groups, splits, scorer, rungs, *, n_jobs
     return objective
 
 
+def recorded_result(trial):
+    """The result a Stage-B ``trial`` recorded, if it ran to its end; else None.
+
+    A trial that ran to its end is complete, pruned, or failed because its
+    fits failed (its NaN score is what Optuna marks FAIL). A trial still
+    running (in a peer process, or left behind by a killed one) or
+    interrupted mid-rung has only a partial result, which is not reported.
+    """
+    result = trial.user_attrs.get("result")
+    if result is None:
+        return None
+    state = trial.state.name
+    if state in _FINISHED or (state == "FAIL" and result["mean_test_score"] is None):
+        return result
+    return None
+
+
 def _warm_start(study, branch, screened):
     """Seed an empty study with the branch's best Stage-A point.
 
     A full-fidelity Stage-A result enters as a finished trial (no refit); a
-    low-fidelity one is queued to be evaluated first.
+    low-fidelity one is queued to be evaluated first. A branch without Θ_c has
+    one point, so a full-fidelity result leaves its study nothing to run.
     """
     optuna = import_optuna()
-    if study.trials or screened is None or not branch.dimensions:
+    if study.trials or screened is None:
         return
     numbers, fidelity, score, summary = screened
     if fidelity.full and np.isfinite(score):

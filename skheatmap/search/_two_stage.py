@@ -18,7 +18,7 @@ from sklearn.utils.validation import assert_all_finite, check_is_fitted, indexab
 
 from ._evaluation import routed_fit_params
 from ._fidelity import RESOURCES
-from ._focused import epoch_rungs, optimize_branch
+from ._focused import epoch_rungs, optimize_branch, recorded_result
 from ._optuna import import_optuna
 from ._results import rows_to_columns
 from ._screening import halving_schedule, screen_branches
@@ -64,10 +64,12 @@ class TwoStageSearchCV(MetaEstimatorMixin, BaseEstimator):
     branches, an Optuna study with a TPE sampler over Θ_c. Trials report
     their cross-validated score after ``E/factor^k ... E`` epochs and are
     pruned by Hyperband; an estimator whose final step has ``partial_fit``
-    continues training between reports, others are refitted with more
-    epochs. The study starts from the branch's best Stage-A point (warm
-    start). Early stopping on held-out subjects is the final step's own
-    (``groups`` are routed to its ``fit``).
+    continues training between reports, others are refitted from scratch
+    with more epochs. The study starts from the branch's best Stage-A point
+    (warm start). Early stopping on held-out subjects is the final step's
+    own: in every cross-validation fit its ``fit`` (and ``partial_fit``, if
+    that accepts ``groups``) receives the groups of the fold's training
+    recordings, so it holds out whole training subjects, never test ones.
 
     Studies may live in shared storage (an RDB URL or a journal file), so
     several processes or machines can run Stage B together, and a search
@@ -100,13 +102,14 @@ class TwoStageSearchCV(MetaEstimatorMixin, BaseEstimator):
         Branches optimised in Stage B.
     n_trials : int, default=10
         Finished Stage-B trials per branch (1 for a branch without Θ_c; 0
-        skips Stage B).
+        skips Stage B). A warm-start trial counts.
     pruning : bool, default=True
         Hyperband pruning on epoch rungs (needs a ``max_epochs`` parameter).
     warm_start : bool, default=True
         Start each study from its branch's best Stage-A point: a
         full-fidelity result is added as a finished trial, a low-fidelity
-        point is evaluated first.
+        point is evaluated first. A branch without Θ_c that Stage A scored at
+        full fidelity is therefore not evaluated again.
     timeout : float or None, default=None
         Seconds per branch study.
     storage : None, str, path or optuna storage, default=None
@@ -131,9 +134,11 @@ class TwoStageSearchCV(MetaEstimatorMixin, BaseEstimator):
     ----------
     cv_results_ : dict of ndarray
         One row per Stage-A evaluation (candidate x rung) and per Stage-B
-        trial: ``stage`` ("A"/"B"), ``branch`` (tag), ``trial``, ``state``,
-        ``resource``, ``fidelity``, ``full_fidelity``, ``params`` and
-        ``param_*``, ``split{i}_test_score``, ``mean_test_score``,
+        trial that ran to its end (complete, pruned, or failed fits; not a
+        warm-start copy of a Stage-A row, nor a trial still running in a peer
+        process or left unfinished by a killed one): ``stage`` ("A"/"B"),
+        ``branch`` (tag), ``trial``, ``state``, ``resource``, ``fidelity``,
+        ``full_fidelity``, ``params`` and ``param_*``, ``split{i}_test_score``, ``mean_test_score``,
         ``std_test_score``, ``rank_test_score`` (full-fidelity rows first),
         ``mean_fit_time``, ``n_fits``, ``total_fit_time``, ``n_params``,
         ``flops`` (per recording), ``transform_latency`` (seconds per
@@ -386,7 +391,7 @@ class TwoStageSearchCV(MetaEstimatorMixin, BaseEstimator):
     def _stage_b_rows(self, branch, study, n_before):
         rows = []
         for trial in study.trials:
-            result = trial.user_attrs.get("result")
+            result = recorded_result(trial)
             if result is None or trial.user_attrs.get("warm_start") == "stage_a_result":
                 continue  # unfinished, or a copy of a Stage-A row
             result = {k: (np.nan if v is None and k != "error" else v) for k, v in result.items()}
