@@ -7,7 +7,7 @@ twin is built; ``import skheatmap`` stays light.
 
 import contextlib
 import copy
-import io
+import itertools
 import warnings
 
 import numpy as np
@@ -16,8 +16,7 @@ from sklearn.utils import check_random_state
 __all__ = [
     "import_torch",
     "seeded_torch_rng",
-    "module_to_bytes",
-    "module_from_bytes",
+    "cpu_tensors",
     "TorchStateMixin",
 ]
 
@@ -71,32 +70,42 @@ def seeded_torch_rng(random_state, device="cpu"):
         yield
 
 
-def module_to_bytes(module):
-    """Serialise a module (architecture and weights) to bytes, tensors on CPU."""
+def cpu_tensors(value):
+    """Copy of ``value`` (tensors in dicts, lists, tuples) with every tensor detached on the CPU.
+
+    The copies share no memory with the originals, so the result stays as it is
+    while training goes on.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skheatmap._torch import cpu_tensors
+    >>> weights = {"w": torch.ones(2)}
+    >>> saved = cpu_tensors(weights)
+    >>> _ = weights["w"].add_(1.0)
+    >>> saved["w"].tolist()
+    [1.0, 1.0]
+    """
     torch = import_torch()
-    buffer = io.BytesIO()
-    torch.save(_cpu_copy(module), buffer)
-    return buffer.getvalue()
-
-
-def module_from_bytes(data):
-    """Inverse of :func:`module_to_bytes`; tensors are mapped to the CPU."""
-    torch = import_torch()
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
-
-
-def _on_accelerator(module):
-    return any(p.device.type != "cpu" for p in module.parameters()) or any(
-        b.device.type != "cpu" for b in module.buffers()
-    )
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {key: cpu_tensors(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(cpu_tensors(item) for item in value)
+    return value
 
 
 class TorchStateMixin:
-    """Pickle fitted torch modules as CPU bytes (skorch's pattern).
+    """Pickle fitted torch modules as an architecture plus a CPU ``state_dict``.
 
     Subclasses list the names of their fitted ``nn.Module`` attributes in
-    ``_torch_module_attributes``. Pickling moves copies of them to the CPU, so
-    a model fitted on a GPU loads on a machine without one.
+    ``_torch_module_attributes``. Pickling stores each as a weightless copy (on
+    torch's ``meta`` device) and a ``state_dict`` of CPU tensors; unpickling
+    materialises the copy on the device the module was on, or on the CPU when
+    that is a CUDA device this machine lacks, and loads the weights into it. A
+    model fitted on a GPU thus loads on a machine without one, and no
+    ``torch.load`` is involved.
     """
 
     _torch_module_attributes = ()
@@ -105,13 +114,13 @@ class TorchStateMixin:
         state = dict(super().__getstate__())  # a copy: never replace the live modules
         for name in self._torch_module_attributes:
             if name in state:
-                state[name] = _PickledModule(module_to_bytes(state[name]))
+                state[name] = _PickledModule(state[name])
         return state
 
     def __setstate__(self, state):
         for name in self._torch_module_attributes:
             if isinstance(state.get(name), _PickledModule):
-                state[name] = module_from_bytes(state[name].data)
+                state[name] = state[name].module()
         device = state.get("device")
         if isinstance(device, str) and device.startswith("cuda") and not _cuda_available():
             warnings.warn(
@@ -128,13 +137,20 @@ def _cuda_available():
     return import_torch().cuda.is_available()
 
 
-def _cpu_copy(module):
-    """The module itself when it lives on the CPU, else a CPU copy (never moved in place)."""
-    return copy.deepcopy(module).to("cpu") if _on_accelerator(module) else module
-
-
 class _PickledModule:
-    """Marker wrapping the bytes of a module inside a pickled estimator."""
+    """A module inside a pickled estimator: its architecture, device and CPU weights."""
 
-    def __init__(self, data):
-        self.data = data
+    def __init__(self, module):
+        self.weights = cpu_tensors(module.state_dict())
+        first = next(itertools.chain(module.parameters(), module.buffers()), None)
+        self.device = "cpu" if first is None else str(first.device)
+        # the weightless copy keeps the architecture (submodules, settings) but no tensor data
+        self.architecture = copy.deepcopy(module).to("meta")
+
+    def module(self):
+        """The module rebuilt with the saved weights, on its device if this machine has it."""
+        missing = self.device.startswith("cuda") and not _cuda_available()
+        device = "cpu" if missing else self.device
+        module = self.architecture.to_empty(device=device)
+        module.load_state_dict(self.weights)
+        return module

@@ -38,13 +38,19 @@ kind               fields and meaning
 
 Only estimator classes from ``skheatmap`` and ``sklearn`` (or passed in
 ``trusted``) are created, with ``cls.__new__`` and their saved ``__dict__``;
-no constructor or other code named by the file is run. A torch module cannot
-be described by data alone, so each estimator class that owns modules has a
-*builder* here that rebuilds the architecture from the estimator's restored
-(data) attributes before the weights are loaded into it. The builder of
-``NonlinearICAEncoder`` also stores its resumable training state (weights,
-EMA weights and optimiser state as ``.pt`` members named in a ``dict`` node),
-so ``partial_fit`` continues after loading exactly as it would have before.
+no constructor or other code named by the file is run. An estimator's
+attributes are limited to its constructor parameters, fitted attributes
+(``name_``) and the private attributes listed for its class in
+``_PRIVATE_ATTRIBUTES``; an archive that sets anything else is refused, as
+:func:`save` refuses to write it. A torch module cannot be described by data
+alone, so each estimator class that owns modules has a *builder* here, found
+from the class itself (not the name the file gives it), that rebuilds the
+architecture from the estimator's restored (data) attributes and loads the
+weights into it; an archive whose weights do not fit that architecture is
+refused. The resumable training state of ``NonlinearICAEncoder`` (weights,
+EMA weights and optimiser state) is itself data, ``tensor`` nodes in ``dict``
+nodes, so ``partial_fit`` continues after loading exactly as it would have
+before.
 
 Examples
 --------
@@ -71,7 +77,7 @@ import zipfile
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from ._torch import import_torch, seeded_torch_rng
+from ._torch import cpu_tensors, import_torch, seeded_torch_rng
 
 __all__ = ["save", "load", "FORMAT_VERSION"]
 
@@ -79,6 +85,17 @@ FORMAT_VERSION = 1
 _FORMAT = "skheatmap-safe"
 _INDEX = "skheatmap.json"
 _TRUSTED_PACKAGES = ("skheatmap", "sklearn")
+
+# Private attributes an archive may set, by class. Private state steers code
+# paths that no parameter reaches, so every other private attribute is refused.
+_PRIVATE_ATTRIBUTES = {
+    "skheatmap.embedding.HeatmapEmbedder": {"_pixel_index"},
+    "skheatmap.ica._encoder.NonlinearICAEncoder": {"_rng", "_training_state"},
+    "sklearn.decomposition._pca.PCA": {"_fit_svd_solver"},
+    "sklearn.decomposition._fastica.FastICA": {"_unmixing"},
+}
+# what ``set_output`` stores on any scikit-learn transformer
+_SET_OUTPUT_ATTRIBUTE = "_sklearn_output_config"
 
 
 def save(estimator, path):
@@ -98,9 +115,10 @@ def save(estimator, path):
     ------
     TypeError
         If an attribute holds something the format cannot describe as data (a
-        callable ``mask``, a ``np.random.Generator``, an unknown object); the
-        message names the attribute. Use pickle for such estimators, and only
-        load such pickles from trusted sources.
+        callable ``mask``, a ``np.random.Generator``, an unknown object) or is
+        a private attribute :func:`load` would refuse; the message names the
+        attribute. Use pickle for such estimators, and only load such pickles
+        from trusted sources.
     """
     if not isinstance(estimator, BaseEstimator):
         raise TypeError(f"save expects a scikit-learn estimator, got {type(estimator).__name__}.")
@@ -140,7 +158,9 @@ def load(path, *, trusted=(), device="cpu"):
     Raises
     ------
     ValueError
-        If the file is not an archive of this format or has a newer version.
+        If the file is not an archive of this format, has a newer version,
+        gives an estimator an attribute it cannot have, or holds weights that
+        do not fit the architecture its attributes describe.
     TypeError
         If the archive names a class that is not trusted.
     """
@@ -261,8 +281,16 @@ class _Writer:
     def _estimator(self, estimator, where):
         cls = type(estimator)
         attributes = dict(estimator.__dict__)
+        refused = _refused_attributes(cls, attributes)
+        if refused:
+            raise TypeError(
+                f"{where} ({cls.__name__}) has the attribute(s) {refused}, which are neither "
+                "parameters, fitted attributes (name_) nor private state listed in "
+                "skheatmap.persistence, so load() would refuse them; use pickle/joblib for this "
+                "estimator and load such files only from trusted sources."
+            )
         modules = {}
-        builder = _BUILDERS.get(f"{cls.__module__}.{cls.__qualname__}")
+        builder = _builder_for(cls)
         for name, value in list(attributes.items()):
             if _is_torch(value, "Module"):
                 if builder is None:
@@ -271,18 +299,46 @@ class _Writer:
                         "builder in skheatmap.persistence; only skheatmap's torch estimators "
                         "can be saved safely."
                     )
-                state = {k: v.detach().cpu() for k, v in value.state_dict().items()}
+                state = cpu_tensors(value.state_dict())
                 modules[name] = {"kind": "torch_module", "file": self._torch_member(state)}
                 del attributes[name]
-        if builder is not None:
-            attributes = builder.saved_attributes(estimator, attributes, self)
         nodes = {name: self.node(value, f"{where}.{name}") for name, value in attributes.items()}
         nodes.update(modules)
-        return {
-            "kind": "estimator",
-            "class": f"{cls.__module__}.{cls.__qualname__}",
-            "attributes": nodes,
-        }
+        return {"kind": "estimator", "class": _class_path(cls), "attributes": nodes}
+
+
+def _class_path(cls):
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _builder_for(cls):
+    """The builder of ``cls`` or of its nearest base class that has one, or None."""
+    return next((_BUILDERS[_class_path(c)] for c in cls.__mro__ if _class_path(c) in _BUILDERS),
+                None)  # fmt: skip
+
+
+def _refused_attributes(cls, names):
+    """The sorted ``names`` that an estimator of class ``cls`` may not have in an archive.
+
+    Allowed are the constructor parameters, fitted attributes (``name_``), the
+    ``set_output`` configuration and the private attributes listed for ``cls``
+    or a base class in ``_PRIVATE_ATTRIBUTES``.
+    """
+    parameters = {
+        p.name
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
+    private = {_SET_OUTPUT_ATTRIBUTE}.union(
+        *(_PRIVATE_ATTRIBUTES.get(_class_path(c), ()) for c in cls.__mro__)
+    )
+    return sorted(
+        name
+        for name in names
+        if name not in parameters
+        and name not in private
+        and not (name.endswith("_") and not name.startswith("_"))
+    )
 
 
 def _is_torch(value, name):
@@ -312,6 +368,21 @@ class _Reader:
         return torch.load(
             io.BytesIO(self.archive.read(name)), map_location=self.device, weights_only=True
         )
+
+    def tensor(self, name):
+        value = self.tensors(name)
+        if not _is_torch(value, "Tensor"):
+            raise ValueError(f"archive member {name} holds a {type(value).__name__}, not a tensor.")
+        return value
+
+    def state_dict(self, name):
+        value = self.tensors(name)
+        if not (
+            isinstance(value, dict)
+            and all(isinstance(k, str) and _is_torch(v, "Tensor") for k, v in value.items())
+        ):
+            raise ValueError(f"archive member {name} is not a torch state_dict.")
+        return value
 
     def value(self, node):
         if node is None or isinstance(node, bool | int | float | str):
@@ -348,7 +419,7 @@ class _Reader:
             )
             return rng
         if kind == "tensor":
-            return self.tensors(node["file"])
+            return self.tensor(node["file"])
         if kind == "estimator":
             return self._estimator(node)
         raise ValueError(f"unknown node kind {kind!r} in the archive; it may be corrupted.")
@@ -371,85 +442,83 @@ class _Reader:
 
     def _estimator(self, node):
         cls = self._class(node["class"])
+        # the builder belongs to the class itself, whatever alias the archive names it by
+        builder = _builder_for(cls)
+        nodes = node["attributes"]
+        module_names = _check_attributes(cls, nodes, builder)
         modules = {}
         attributes = {}
-        for name, value in node["attributes"].items():
-            if isinstance(value, dict) and value.get("kind") == "torch_module":
-                modules[name] = self.tensors(value["file"])
+        for name, value in nodes.items():
+            if name in module_names:
+                modules[name] = self.state_dict(value["file"])
             else:
                 attributes[name] = self.value(value)
         if "device" in attributes:
             attributes["device"] = self.device
         estimator = cls.__new__(cls)
         estimator.__dict__.update(attributes)
-        builder = _BUILDERS.get(node["class"])
         if builder is not None:
-            builder.restore(estimator, modules, self)
+            try:
+                builder.restore(estimator, modules, self)
+            except (AttributeError, LookupError, RuntimeError, TypeError, ValueError) as error:
+                raise ValueError(
+                    f"the archive's torch state for {cls.__name__} does not fit the "
+                    f"architecture its attributes describe ({' '.join(str(error).split())}); "
+                    "the file is corrupted or was altered."
+                ) from None
         return estimator
+
+
+def _check_attributes(cls, nodes, builder):
+    """Refuse attributes ``cls`` cannot have; return the names of its torch modules."""
+    refused = _refused_attributes(cls, nodes)
+    if refused:
+        raise ValueError(
+            f"the archive gives {cls.__name__} the attribute(s) {refused}, which are neither "
+            "parameters, fitted attributes nor private state it may have; the file was "
+            "altered or written by another program, and is not loaded."
+        )
+    module_names = set(getattr(cls, "_torch_module_attributes", ())) if builder else set()
+    for name, value in nodes.items():
+        stored_as_module = isinstance(value, dict) and value.get("kind") == "torch_module"
+        if stored_as_module != (name in module_names):
+            expected = "a torch module" if name in module_names else "data"
+            raise ValueError(
+                f"the archive stores {cls.__name__}.{name} as "
+                f"{'a torch module' if stored_as_module else 'data'}, but it must be {expected}; "
+                "the file was altered or written by another program, and is not loaded."
+            )
+    return module_names
 
 
 # -------------------------------------------------------- torch module builders
 
 
 class _EncoderBuilder:
-    """NonlinearICAEncoder: ``module_`` and the resumable training state."""
-
-    def saved_attributes(self, estimator, attributes, writer):
-        data = attributes.pop("_training_state", None)
-        if data is not None:
-            # the bytes are this process's own pickle, so reading them here is safe
-            state = self._training(estimator).TrainingState.from_bytes(
-                data, estimator._optimizer_factory(import_torch()), "cpu"
-            )
-            attributes["_training_state"] = {
-                "model": writer._torch_member(state.model.state_dict()),
-                "ema": None if state.ema is None else writer._torch_member(state.ema.state_dict()),
-                "optimizer": writer._torch_member(state.optimizer.state_dict()),
-                "ema_decay": state.ema_decay,
-                "epochs": state.epochs,
-                "loss_curve": list(state.loss_curve),
-                "validation_loss_curve": list(state.validation_loss_curve),
-            }
-        return attributes
-
-    @staticmethod
-    def _training(estimator):
-        from .ica import _training
-
-        return _training
-
-    def _fresh_state(self, estimator, device):
-        # the weights are overwritten at once; the fixed seed keeps the caller's RNG untouched
-        with seeded_torch_rng(0, device):
-            return estimator._new_state(self._training(estimator), device)
+    """NonlinearICAEncoder: ``module_``, and a check of the resumable training state."""
 
     def restore(self, estimator, modules, reader):
+        from .ica import _training
+
         torch = import_torch()
-        saved = estimator.__dict__.pop("_training_state", None)
         if "module_" in modules:
-            module = self._fresh_state(estimator, "cpu").model["encoder"].to(torch.float64)
-            if "unmixing.weight" in modules["module_"]:
+            module = estimator._blank_state(_training, "cpu").model["encoder"].to(torch.float64)
+            if estimator.objective == "tcl":
                 n = estimator.n_components_
-                module.unmixing = torch.nn.Linear(n, n, dtype=torch.float64)
+                # skip_init: no draw from the caller's torch RNG for weights loaded at once
+                module.unmixing = torch.nn.utils.skip_init(
+                    torch.nn.Linear, n, n, dtype=torch.float64
+                )
             module.load_state_dict(modules["module_"])
             estimator.module_ = module.eval()
+        saved = getattr(estimator, "_training_state", None)
         if saved is not None:
-            state = self._fresh_state(estimator, "cpu")
-            state.model.load_state_dict(reader.tensors(saved["model"]))
-            if saved["ema"] is not None:
-                state.ema.load_state_dict(reader.tensors(saved["ema"]))
-            state.optimizer.load_state_dict(reader.tensors(saved["optimizer"]))
-            state.epochs = saved["epochs"]
-            state.loss_curve = saved["loss_curve"]
-            state.validation_loss_curve = saved["validation_loss_curve"]
-            estimator._training_state = state.to_bytes()
+            # refused now rather than at the next partial_fit if it does not fit the architecture
+            estimator._blank_state(_training, "cpu").restore(saved)
 
 
 class _PairClassifierBuilder:
     """SoftDTWPairClassifier: the encoder twins and the pair head in ``module_``."""
-
-    def saved_attributes(self, estimator, attributes, writer):
-        return attributes
 
     def restore(self, estimator, modules, reader):
         if "module_" not in modules:

@@ -3,6 +3,7 @@ that never unpickles code (so a received model cannot run anything on load)."""
 
 import io
 import json
+import pathlib
 import pickle
 import random
 import zipfile
@@ -77,9 +78,9 @@ def test_ica_training_continues_identically_after_a_safe_round_trip(data, tmp_pa
     np.testing.assert_array_equal(resumed, expected)
 
 
-def test_safe_load_leaves_the_global_rngs_untouched(data, tmp_path):
-    estimator = fitted("classifier-end-to-end", data)
-    save(estimator, tmp_path / "model.skh")
+@pytest.mark.parametrize("name", ["classifier-end-to-end", "ica-tcl"])
+def test_safe_load_leaves_the_global_rngs_untouched(name, data, tmp_path):
+    save(fitted(name, data), tmp_path / "model.skh")
     torch.manual_seed(3)
     np.random.seed(3)  # noqa: NPY002 - the global RNG is the subject
     random.seed(3)
@@ -153,15 +154,25 @@ class _Payload:
         _Payload.ran = True
 
 
-def _tamper(path, member_suffix, content):
-    """Replace the first archive member ending in ``member_suffix`` by ``content``."""
+def _edit_archive(path, edit):
+    """Rewrite the archive at ``path`` after ``edit(document, members)`` changed it in place."""
     with zipfile.ZipFile(path) as archive:
         members = {n: archive.read(n) for n in archive.namelist()}
-    target = next(n for n in members if n.endswith(member_suffix))
-    members[target] = content
+    document = json.loads(members.pop("skheatmap.json"))
+    edit(document, members)
     with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("skheatmap.json", json.dumps(document))
         for name, content in members.items():
             archive.writestr(name, content)
+
+
+def _tamper(path, member_suffix, content):
+    """Replace the first archive member ending in ``member_suffix`` by ``content``."""
+
+    def replace(document, members):
+        members[next(n for n in members if n.endswith(member_suffix))] = content
+
+    _edit_archive(path, replace)
 
 
 def test_tensor_member_with_pickled_code_is_refused_without_running_it(data, tmp_path):
@@ -187,10 +198,10 @@ def test_array_member_with_pickled_objects_is_refused(data, tmp_path):
 
 
 def _rename_root_class(path, new_class):
-    with zipfile.ZipFile(path) as archive:
-        document = json.loads(archive.read("skheatmap.json"))
-    document["root"]["class"] = new_class
-    _tamper(path, ".json", json.dumps(document))
+    def rename(document, members):
+        document["root"]["class"] = new_class
+
+    _edit_archive(path, rename)
 
 
 @pytest.mark.parametrize(
@@ -207,6 +218,108 @@ def test_archive_naming_an_untrusted_class_is_refused(named, message, tmp_path):
     _rename_root_class(path, named)
     with pytest.raises(TypeError, match=message):
         load(path)
+
+
+class _TouchOnUnpickle:
+    """Creates ``marker`` when unpickled, as the code in a malicious file would."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize(
+    "replace_module, message",
+    [
+        (True, "stores NonlinearICAEncoder.module_ as data, but it must be a torch module"),
+        (False, "torch state for NonlinearICAEncoder does not fit the architecture"),
+    ],
+    ids=["module-replaced", "module-kept"],
+)
+def test_training_state_smuggled_under_a_class_alias_is_refused_without_running_it(
+    replace_module, message, data, tmp_path
+):
+    # the audit's proof of concept: a public alias of the class name, and torch-pickled
+    # code where the encoder keeps the training state that partial_fit resumes from
+    marker = tmp_path / "code-ran"
+    path = tmp_path / "model.skh"
+    save(fitted("ica-pcl", data), path)
+    code = io.BytesIO()
+    torch.save({"model": _TouchOnUnpickle(marker)}, code)
+    payload = io.BytesIO()
+    np.save(payload, np.frombuffer(code.getvalue(), dtype=np.uint8), allow_pickle=False)
+
+    def smuggle(document, members):
+        root = document["root"]
+        root["class"] = "skheatmap.ica.NonlinearICAEncoder"
+        members["arrays/payload.npy"] = payload.getvalue()
+        attributes = root["attributes"]
+        attributes["_training_state"] = {
+            "kind": "ndarray",
+            "file": "arrays/payload.npy",
+            "scalar": False,
+        }
+        if replace_module:
+            attributes["module_"] = 0  # makes partial_fit resume instead of starting afresh
+
+    _edit_archive(path, smuggle)
+    with pytest.raises(ValueError, match=message):
+        load(path)
+    assert not marker.exists()
+
+
+def test_an_archive_naming_a_class_by_an_alias_still_rebuilds_its_modules(data, tmp_path):
+    path = tmp_path / "model.skh"
+    estimator = fitted("ica-tcl", data)
+    save(estimator, path)
+    _rename_root_class(path, "skheatmap.ica.NonlinearICAEncoder")
+    _assert_same_outputs("ica-tcl", estimator, load(path), data)
+
+
+@pytest.mark.parametrize(
+    "name, node, message",
+    [
+        ("_secret", 1, r"attribute\(s\) \['_secret'\], which are neither parameters"),
+        ("not_fitted", 1, r"attribute\(s\) \['not_fitted'\]"),
+        ("gains_", {"kind": "torch_module", "file": "x.pt"}, "stores .*gains_ as a torch module"),
+    ],
+    ids=["private", "neither-parameter-nor-fitted", "module-where-data-belongs"],
+)
+def test_an_archive_giving_an_estimator_an_attribute_it_cannot_have_is_refused(
+    name, node, message, data, tmp_path
+):
+    path = tmp_path / "model.skh"
+    save(fitted("wavelet-swt", data), path)
+
+    def add(document, members):
+        document["root"]["attributes"][name] = node
+
+    _edit_archive(path, add)
+    with pytest.raises(ValueError, match=message):
+        load(path)
+
+
+def test_save_refuses_private_state_that_load_would_refuse(data, tmp_path):
+    embedder = fitted("embedder-percentiles", data)
+    embedder._cache = np.zeros(3)
+    with pytest.raises(TypeError, match=r"attribute\(s\) \['_cache'\], which are neither.*pickle"):
+        save(embedder, tmp_path / "model.skh")
+
+
+def test_ica_training_state_is_cpu_tensors_that_load_with_weights_only(data):
+    # weights, EMA weights and Adam moments as state_dicts: data that torch loads without
+    # unpickling code, whether from a pickle, the safe format or a checkpoint
+    state = fitted("ica-ivae-ema", data)._training_state
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    loaded = torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)
+    assert loaded["epochs"] == 3 and loaded["ema"].keys() == loaded["model"].keys()
+    moments = [m for per_parameter in loaded["optimizer"]["state"].values()
+               for m in per_parameter.values()]  # fmt: skip
+    tensors = [*loaded["model"].values(), *loaded["ema"].values(), *moments]
+    assert tensors and all(t.device.type == "cpu" for t in tensors)
 
 
 class UserScaler(TransformerMixin, BaseEstimator):
@@ -255,9 +368,10 @@ def test_a_zip_without_the_index_is_not_an_archive(tmp_path):
 def test_an_archive_from_a_newer_format_asks_for_an_upgrade(tmp_path):
     path = tmp_path / "model.skh"
     save(WaveletBandReconstructor(), path)
-    with zipfile.ZipFile(path) as archive:
-        document = json.loads(archive.read("skheatmap.json"))
-    document["version"] = FORMAT_VERSION + 1
-    _tamper(path, ".json", json.dumps(document))
+
+    def from_the_future(document, members):
+        document["version"] = FORMAT_VERSION + 1
+
+    _edit_archive(path, from_the_future)
     with pytest.raises(ValueError, match="Upgrade skheatmap"):
         load(path)

@@ -49,23 +49,9 @@ def _using_torch_threads(method):
     return wrapper
 
 
-class _DetachedState:
-    """Hand TorchStateMixin a copy of ``__dict__``.
-
-    On Python >= 3.11 ``BaseEstimator.__getstate__`` returns ``self.__dict__``
-    itself for non-sklearn classes, and TorchStateMixin replaces the modules in
-    the dict it receives, which would turn the live estimator's ``module_``
-    into bytes while pickling.
-    """
-
-    def __getstate__(self):
-        return dict(super().__getstate__())
-
-
 class NonlinearICAEncoder(
     ClassNamePrefixFeaturesOutMixin,
     TorchStateMixin,
-    _DetachedState,
     TransformerMixin,
     BaseEstimator,
 ):
@@ -404,9 +390,8 @@ class NonlinearICAEncoder(
             if first:
                 state = self._new_state(training, device)
             else:
-                state = training.TrainingState.from_bytes(
-                    self._training_state, self._optimizer_factory(torch), device
-                )
+                state = self._blank_state(training, device)
+                state.restore(self._training_state)
             index = torch.arange(examples.n_examples, device=device)
             state.loss_curve.append(
                 training.run_epoch(state, examples, index, self._schedule(examples))
@@ -685,6 +670,15 @@ class NonlinearICAEncoder(
         ).to(device)
         return training.TrainingState(model, self._optimizer_factory(torch), self.ema_decay)
 
+    def _blank_state(self, training, device):
+        """A training state of this architecture whose weights are about to be overwritten.
+
+        Its throwaway initial weights come from a fixed seed, so rebuilding
+        draws nothing from the caller's torch RNG.
+        """
+        with seeded_torch_rng(0, device):
+            return self._new_state(training, device)
+
     def _schedule(self, examples):
         return SimpleNamespace(
             objective=self.objective,
@@ -711,7 +705,7 @@ class NonlinearICAEncoder(
                 unmixing.bias.copy_(torch.from_numpy(-self.ica_.components_ @ self.ica_.mean_))
             module.unmixing = unmixing
         self.module_ = module
-        self._training_state = state.to_bytes()
+        self._training_state = state.checkpoint()
         self.loss_curve_ = list(state.loss_curve)
         self.validation_loss_curve_ = list(state.validation_loss_curve)
         self.n_iter_ = state.epochs
@@ -757,8 +751,7 @@ class _Checkpoint:
         """The best restart finished before the interruption, rebuilt, or None."""
         if saved["best"] is None:
             return None
-        with seeded_torch_rng(0, self.device):  # the throwaway initial weights touch no caller RNG
-            state = self.encoder._new_state(training, self.device)
+        state = self.encoder._blank_state(training, self.device)
         state.restore(saved["best"]["state"])
         return saved["best"]["loss"], state
 

@@ -5,13 +5,12 @@ Kept apart from the estimator so that constructing, cloning and inspecting a
 """
 
 import copy
-import io
 import sys
 import time
 
 import numpy as np
 
-from .._torch import import_torch
+from .._torch import cpu_tensors, import_torch
 from ._networks import NonlinearICANetwork, flatten_windows, make_mlp
 from ._objectives import make_objective
 
@@ -121,31 +120,21 @@ class TrainingState:
         if self.ema is not None:
             self.ema.load_state_dict(state_dict)
 
-    def to_bytes(self):
-        """Serialise everything needed to resume training, tensors on the CPU."""
-        payload = {
-            "model": copy.deepcopy(self.model).to("cpu"),
-            "ema": None if self.ema is None else copy.deepcopy(self.ema).to("cpu"),
-            "optimizer": _to_cpu(self.optimizer.state_dict()),
-            "ema_decay": self.ema_decay,
-            "epochs": self.epochs,
-            "loss_curve": list(self.loss_curve),
-            "validation_loss_curve": list(self.validation_loss_curve),
-        }
-        buffer = io.BytesIO()
-        torch.save(payload, buffer)
-        return buffer.getvalue()
-
     def checkpoint(self):
-        """Tensors, numbers and lists that :meth:`restore` resumes from (weights only)."""
-        return {
+        """What :meth:`restore` resumes from: CPU tensor copies, numbers and lists (data only).
+
+        The weights, EMA weights and optimiser state are ``state_dict`` s, so
+        they load with ``torch.load(..., weights_only=True)`` and pickle on any
+        machine.
+        """
+        return cpu_tensors({
             "model": self.model.state_dict(),
             "ema": None if self.ema is None else self.ema.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "epochs": self.epochs,
             "loss_curve": list(self.loss_curve),
             "validation_loss_curve": list(self.validation_loss_curve),
-        }
+        })  # fmt: skip
 
     def restore(self, checkpoint):
         """Load :meth:`checkpoint` output into this freshly built state."""
@@ -156,30 +145,6 @@ class TrainingState:
         self.epochs = checkpoint["epochs"]
         self.loss_curve = list(checkpoint["loss_curve"])
         self.validation_loss_curve = list(checkpoint["validation_loss_curve"])
-
-    @classmethod
-    def from_bytes(cls, data, optimizer_factory, device):
-        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
-        state = cls.__new__(cls)
-        state.model = payload["model"].to(device)
-        state.optimizer = optimizer_factory(state.model.parameters())
-        state.optimizer.load_state_dict(payload["optimizer"])
-        state.ema_decay = payload["ema_decay"]
-        state.ema = None if payload["ema"] is None else payload["ema"].to(device)
-        state.epochs = payload["epochs"]
-        state.loss_curve = payload["loss_curve"]
-        state.validation_loss_curve = payload["validation_loss_curve"]
-        return state
-
-
-def _to_cpu(value):
-    if isinstance(value, torch.Tensor):
-        return value.detach().to("cpu")
-    if isinstance(value, dict):
-        return {key: _to_cpu(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_to_cpu(item) for item in value)
-    return value
 
 
 def build_model(
