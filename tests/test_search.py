@@ -1,15 +1,18 @@
 """Search spaces (tagged union of branches), dimensions, complexity proxies and ablations."""
 
 import math
+import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, ParameterGrid, ParameterSampler, cross_val_score
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from skheatmap import HeatmapEmbedder, WaveletBandReconstructor
 from skheatmap.search import (
@@ -87,16 +90,34 @@ def test_param_distributions_sample_inside_a_branch(pipe):
             assert 4 <= params["heatmapembedder__bins"] <= 16
 
 
-def test_halving_search_needs_no_experimental_import():
+HALVING_WITHOUT_EXPERIMENTAL_IMPORT = textwrap.dedent(
+    """
+    import sys
+
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    from skheatmap.search import Real, categorical_space
+
+    assert "sklearn.experimental.enable_halving_search_cv" not in sys.modules
     X, y = make_classification(n_samples=90, random_state=0)
     space = categorical_space(
         LogisticRegression(), {"fit_intercept": [True, False]},
         continuous={"C": Real(0.01, 10.0, log=True)},
-    )  # fmt: skip
+    )
     search = space.halving_search(LogisticRegression(), n_candidates=6, random_state=0, cv=3)
     search.fit(X, y)
-    assert type(search).__name__ == "HalvingRandomSearchCV"
-    assert {p["fit_intercept"] for p in search.cv_results_["params"]} == {True, False}
+    print(type(search).__name__, sorted({p["fit_intercept"] for p in search.cv_results_["params"]}))
+    """
+)
+
+
+def test_halving_search_needs_no_experimental_import():
+    # a fresh interpreter: in this one, another test may already have done the import
+    result = subprocess.run([sys.executable, "-c", HALVING_WITHOUT_EXPERIMENTAL_IMPORT],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "HalvingRandomSearchCV [False, True]"
 
 
 def test_optuna_distributions_match_the_dimensions(pipe):
@@ -232,6 +253,34 @@ def test_ablation_scores_each_value_against_cross_validation():
         assert score == pytest.approx(oracle, abs=1e-12)
     scores = table["mean_test_score"]
     np.testing.assert_allclose(table["delta"], scores - scores[0])
+
+
+def flatten_recordings(X):
+    return X.reshape(len(X), -1)
+
+
+def test_ablation_varies_the_padding_of_a_wavelet_stage_by_default():
+    from skheatmap.datasets import make_thermal_faces
+
+    faces = make_thermal_faces(n_subjects=4, n_segments=2, n_frames=32, frame_shape=(8, 8),
+                               random_state=0)  # fmt: skip
+    estimator = make_pipeline(
+        HeatmapEmbedder(method="moments"), WaveletBandReconstructor(level=1),
+        FunctionTransformer(flatten_recordings), LogisticRegression(),
+    )  # fmt: skip
+    table = single_axis_ablation(estimator, faces.X, faces.y, groups=faces.groups, cv=2)
+    assert list(dict.fromkeys(table["axis"])) == [
+        "base", "heatmapembedder__method", "waveletbandreconstructor__wavelet",
+        "waveletbandreconstructor__mode",
+    ]  # fmt: skip
+    padding = table["axis"] == "waveletbandreconstructor__mode"
+    assert list(table["value"][padding]) == ["periodization", "zero"]
+    for params, score in zip(table["params"][padding], table["mean_test_score"][padding],
+                             strict=True):  # fmt: skip
+        candidate = clone(estimator).set_params(**params)
+        oracle = cross_val_score(candidate, faces.X, faces.y, groups=faces.groups,
+                                 cv=GroupKFold(2))  # fmt: skip
+        assert score == pytest.approx(oracle.mean(), abs=1e-12)
 
 
 def test_ablation_table_converts_to_a_dataframe():

@@ -52,17 +52,24 @@ print(f"best cross-subject pair AUC: {search.best_score_:.3f}")
 # %%
 # Every evaluation carries complexity proxies: here the score against the
 # estimated FLOPs per recording (transform plus one soft-DTW comparison).
+# The two stages measure fidelity in different units (Stage A: the fraction of
+# frames kept; Stage B: training epochs), so a marker's size is its fidelity
+# as a share of the largest one of the same ``resource``.
 results = search.cv_results_
+fidelity = results["fidelity"].astype(float)
+share = np.empty_like(fidelity)
+for resource in np.unique(results["resource"]):
+    same = results["resource"] == resource
+    share[same] = fidelity[same] / fidelity[same].max()
 fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
 for stage, marker in (("A", "o"), ("B", "s")):
     rows = results["stage"] == stage
-    size = 30 + 120 * results["fidelity"][rows].astype(float)
-    ax.scatter(results["flops"][rows], results["mean_test_score"][rows], s=size,
+    ax.scatter(results["flops"][rows], results["mean_test_score"][rows], s=30 + 120 * share[rows],
                marker=marker, label=f"stage {stage}", alpha=0.7)  # fmt: skip
 ax.set_xscale("log")
 ax.set_xlabel("estimated FLOPs per recording")
 ax.set_ylabel("pair ROC AUC (mean over held-out subjects)")
-ax.set_title("two-stage search: marker size = fraction of frames (stage A)")
+ax.set_title("two-stage search: marker size = share of the full fidelity")
 ax.legend()
 plt.show()
 print(np.unique(results["branch"][results["stage"] == "B"]))

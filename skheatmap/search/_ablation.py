@@ -8,9 +8,16 @@ from sklearn.utils import get_tags
 from ._evaluation import cross_validate_candidates
 from ._fidelity import Fidelity
 from ._results import rows_to_columns
-from ._space import _resolve_axes, _same
+from ._space import _DEFAULT_AXES, _resolve_axes, _same
 
 __all__ = ["single_axis_ablation"]
+
+# A search's default axes, plus the padding mode: robustness to padding is one of the seeds'
+# checks, though padding is rarely worth searching.
+_ABLATION_AXES = {
+    **_DEFAULT_AXES,
+    "WaveletBandReconstructor": (*_DEFAULT_AXES["WaveletBandReconstructor"], "mode"),
+}
 
 
 def single_axis_ablation(estimator, X, y, *, axes=None, base_params=None, groups=None,
@@ -32,6 +39,8 @@ def single_axis_ablation(estimator, X, y, *, axes=None, base_params=None, groups
     y : array-like of shape (n,)
     axes : dict, list of str or None, default=None
         As in :func:`categorical_space`: path → values, or known axis paths.
+        None: :func:`categorical_space`'s default axes and, for a
+        :class:`~skheatmap.WaveletBandReconstructor`, its padding ``mode``.
     base_params : dict or None, default=None
         The base point; parameters not named keep the estimator's values.
     groups : array-like of shape (n,), optional
@@ -67,7 +76,7 @@ def single_axis_ablation(estimator, X, y, *, axes=None, base_params=None, groups
     """
     X, y = np.asarray(X), np.asarray(y)
     groups = None if groups is None else np.asarray(groups)
-    axes = _resolve_axes(estimator, axes)
+    axes = _resolve_axes(estimator, axes, _ABLATION_AXES)
     base = dict(base_params or {})
     current = estimator.get_params(deep=True)
     points = [("base", None, base)]

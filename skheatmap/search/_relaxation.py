@@ -38,8 +38,8 @@ class GumbelSoftmaxChoice(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     K_max)``. :meth:`transform` uses the candidate with the largest logit.
 
     Its torch twin (:meth:`to_torch`) mixes the candidates' twins with
-    straight-through Gumbel-Softmax weights: in training mode each forward
-    pass samples one branch (hard one-hot forward) and back-propagates the
+    Gumbel-Softmax weights: in training mode each forward pass samples one
+    branch (hard one-hot forward, with ``straight_through``) and back-propagates the
     gradient of the relaxed softmax ``softmax((logits + g) / temperature)`` to
     the logits; in eval mode it uses the argmax branch. Used as a step of the
     ``encoder`` of a :class:`~skheatmap.SoftDTWPairClassifier`, the pair
@@ -53,6 +53,12 @@ class GumbelSoftmaxChoice(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         Named candidate transformers with ``to_torch()``.
     temperature : float, default=1.0
         Temperature of the relaxed softmax.
+    straight_through : bool, default=True
+        In the twin's training mode, use the hard one-hot sample in the
+        forward pass with the relaxed softmax's gradient (straight-through
+        estimator), so that, like :meth:`transform`, each training pass uses
+        a single branch. False: the forward pass mixes all branches with the
+        relaxed weights.
     standardize : bool, default=True
         Standardise every candidate's channels (training mean and standard
         deviation over frames), so that branches are compared on one scale.
@@ -259,6 +265,10 @@ def relaxed_axis_selection(estimator, axis, X, y, *, values=None, groups=None, c
         group-aware cross-validation of the re-evaluation.
     cv : int, cross-validation generator or None, default=None
     temperature : float, default=1.0
+        Temperature of the relaxed softmax (see :class:`GumbelSoftmaxChoice`).
+    straight_through : bool, default=True
+        Hard one-hot forward pass with the relaxed gradient; False mixes the
+        branches with the relaxed weights (see :class:`GumbelSoftmaxChoice`).
     encoder_lr : float, default=0.05
         Learning rate of the encoder (the logits) during relaxed training.
     n_reevaluate : int, default=2

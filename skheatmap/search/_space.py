@@ -227,13 +227,14 @@ def _steps(estimator):
     return [("", estimator)]
 
 
-def _resolve_axes(estimator, axes):
+def _resolve_axes(estimator, axes, default_axes=_DEFAULT_AXES):
+    """``{path: values}`` from ``axes``; None takes ``default_axes`` (stage name → params)."""
     stages = _steps(estimator)
     if axes is None:
         axes = [
             prefix + param
             for prefix, step in stages
-            for param in _DEFAULT_AXES.get(type(step).__name__, ())
+            for param in default_axes.get(type(step).__name__, ())
         ]
         if not axes:
             raise ValueError(
