@@ -1,13 +1,27 @@
 """Compiled per-frame kernels of :class:`~skheatmap.HeatmapEmbedder`.
 
 Each kernel takes a ``(n_frames, n_pixels)`` block of frames and returns one
-row of channels per frame, ignoring NaN pixels (dead pixels).
+row of channels per frame, ignoring NaN pixels (dead pixels). Frames are
+independent, so :func:`in_frame_blocks` runs a kernel on as many blocks of
+frames as numba has threads, side by side (the kernels release the GIL).
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
 import numpy as np
 from numba import njit, types
 
-__all__ = ["frame_status", "histogram_kernel", "moment_kernel", "percentile_kernel"]
+__all__ = [
+    "frame_status",
+    "histogram_kernel",
+    "in_frame_blocks",
+    "moment_kernel",
+    "percentile_kernel",
+]
+
+# Fewer frames than this per thread are not worth a thread's start-up.
+_MIN_FRAMES_PER_THREAD = 64
 
 _EPS = float(np.finfo(np.float64).eps)
 
@@ -30,21 +44,43 @@ def _frames_signatures(*trailing):
     ]
 
 
-@njit(_frames_signatures(), cache=True, fastmath=_REASSOC)
+def in_frame_blocks(kernel, frames, *args):
+    """``kernel(frames, *args)``, its frames split into blocks run on numba's threads.
+
+    Returns what ``kernel`` returns (an array, or a tuple of arrays), with the
+    blocks' rows concatenated: frames are independent, so the result does not
+    depend on the number of threads.
+    """
+    n_threads = min(numba.get_num_threads(), frames.shape[0] // _MIN_FRAMES_PER_THREAD)
+    if n_threads <= 1:
+        return kernel(frames, *args)
+    bounds = np.linspace(0, frames.shape[0], n_threads + 1).astype(np.int64)
+    with ThreadPoolExecutor(n_threads) as pool:
+        parts = list(
+            pool.map(lambda start, stop: kernel(frames[start:stop], *args), bounds[:-1], bounds[1:])
+        )
+    if isinstance(parts[0], tuple):
+        return tuple(np.concatenate(outputs) for outputs in zip(*parts, strict=True))
+    return np.concatenate(parts)
+
+
+@njit(_frames_signatures(), nogil=True, cache=True, fastmath=_REASSOC)
 def frame_status(frames):
-    """NaN count of every frame and whether any value is infinite."""
+    """NaN count of every frame and whether it holds an infinite value."""
     n_nan = np.zeros(frames.shape[0], np.int64)
-    spoiled = 0.0  # v - v is NaN exactly when v is infinite (NaN pixels are skipped)
+    has_inf = np.zeros(frames.shape[0], np.bool_)
     for f in range(frames.shape[0]):
         row = frames[f]
         count = 0
+        spoiled = 0.0  # v - v is NaN exactly when v is infinite (NaN pixels are skipped)
         for p in range(row.size):
             v = row[p]
             finite_or_inf = v == v
             count += not finite_or_inf
             spoiled += (v - v) if finite_or_inf else 0.0
         n_nan[f] = count
-    return n_nan, spoiled != 0.0
+        has_inf[f] = spoiled != 0.0
+    return n_nan, has_inf
 
 
 @njit(cache=True)
@@ -73,7 +109,7 @@ def _finite_range(row):
     return low, high
 
 
-@njit(_frames_signatures(_VECTOR), cache=True)
+@njit(_frames_signatures(_VECTOR), nogil=True, cache=True)
 def percentile_kernel(frames, fractions):
     """Linear-interpolation percentiles of the finite pixels of each frame.
 
@@ -157,7 +193,7 @@ def percentile_kernel(frames, fractions):
     return out
 
 
-@njit(_frames_signatures(_VECTOR), cache=True)
+@njit(_frames_signatures(_VECTOR), nogil=True, cache=True)
 def histogram_kernel(frames, edges):
     """Bin counts with np.histogram's semantics: [e0, e1), ..., [e_{B-1}, e_B].
 
@@ -237,7 +273,7 @@ def _roi_centre(row, ys, xs):
     return y_sum / n, x_sum / n
 
 
-@njit(_frames_signatures(_VECTOR, _VECTOR), cache=True, fastmath=_REASSOC)
+@njit(_frames_signatures(_VECTOR, _VECTOR), nogil=True, cache=True, fastmath=_REASSOC)
 def moment_kernel(frames, ys, xs):
     """Temperature moments and warm-region geometry of each frame.
 

@@ -28,6 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._embedding_kernels import (
     frame_status,
     histogram_kernel,
+    in_frame_blocks,
     moment_kernel,
     percentile_kernel,
 )
@@ -828,15 +829,15 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
         ``dead=False`` promises that ``pixels`` has no NaN (skips NaN handling).
         """
         if self.method == "percentiles":
-            return percentile_kernel(pixels, self.percentiles_ / 100.0)
+            return in_frame_blocks(percentile_kernel, pixels, self.percentiles_ / 100.0)
         if self.method == "moments":
-            return moment_kernel(pixels, *self._pixel_coordinates())
+            return in_frame_blocks(moment_kernel, pixels, *self._pixel_coordinates())
         if self.method == "histogram":
             return self._histogram(pixels)
         return self._eigenface_scores(pixels, dead=dead)
 
     def _histogram(self, pixels):
-        counts, n_valid = histogram_kernel(pixels, self.bin_edges_)
+        counts, n_valid = in_frame_blocks(histogram_kernel, pixels, self.bin_edges_)
         counts[n_valid == 0] = np.nan
         if not self.density:
             return counts
@@ -890,9 +891,9 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
         for start in range(0, frames.shape[0], size):
             rows = slice(start, min(start + size, frames.shape[0]))
             block = np.ascontiguousarray(frames[rows])  # a plain C view (no copy) for the kernels
-            n_nan, has_inf = frame_status(block)
-            if has_inf:
-                bad = start + int(np.flatnonzero(np.isinf(block).any(axis=1))[0])
+            n_nan, has_inf = in_frame_blocks(frame_status, block)
+            if has_inf.any():
+                bad = start + int(np.flatnonzero(has_inf)[0])
                 recording, frame = divmod(bad, series.shape[1])
                 raise ValueError(
                     f"X contains infinity (first in recording {recording}, frame {frame}); "
@@ -900,7 +901,7 @@ class HeatmapEmbedder(TransformerMixin, BaseEstimator):
                     "infinite values with NaN."
                 )
             pixels = block if index is None else np.ascontiguousarray(block[:, index])
-            n_nan_roi = n_nan if index is None else frame_status(pixels)[0]
+            n_nan_roi = n_nan if index is None else in_frame_blocks(frame_status, pixels)[0]
             keep = n_nan_roi < pixels.shape[1]
             yield _Chunk(rows, pixels, keep, bool(n_nan_roi.any()), n_nan == n_features)
             if mapping is not None:
