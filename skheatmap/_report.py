@@ -34,10 +34,13 @@ def _figures(report, X, region_masks, channel_unit, source_names, search_results
         figures.append(("frames.png", "Frames of a held-out recording with regions of interest.",
                         lambda: plotting.plot_frames(frames, masks, fs=fs)))  # fmt: skip
     if "channels_before" in data:
-        figures.append(("channels.png", "Channel series before and after the wavelet stage Ω.",
+        caption = ("Channel series before and after the wavelet stage Ω."
+                   if "channels_clean" in data else
+                   "Channel series with injected transients before and after the wavelet stage Ω.")
+        figures.append(("channels.png", caption,
                         lambda: plotting.plot_channel_series(
                             data["channels_before"], data["channels_after"],
-                            clean=data["channels_clean"], fs=fs,
+                            clean=data.get("channels_clean"), fs=fs,
                             channel_names=data.get("channel_names"),
                             unit=channel_unit)))  # fmt: skip
     if "sources_test" in data:

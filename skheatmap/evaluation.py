@@ -11,10 +11,13 @@ on some subjects and measures, on the recordings of the *other* subjects:
   detector of :func:`~skheatmap.metrics.detect_transients`;
 - source recovery (when the true sources are given): the mean correlation
   coefficient;
-- denoising (when the clean recordings are given and the pipeline has a
-  :class:`~skheatmap.wavelet.WaveletBandReconstructor`): SNR of the channel
-  series before and after the wavelet stage, in the emotion band and over
-  all frequencies;
+- denoising (when the pipeline has a
+  :class:`~skheatmap.wavelet.WaveletBandReconstructor`): with the clean
+  recordings, band SNR and MSE of the channel series before and after the
+  wavelet stage, in the emotion band and over all frequencies; without them,
+  the same scores of transients injected into the held-out recordings
+  (:func:`~skheatmap.metrics.inject_transients`) as recovered by the wavelet
+  stage, and the recall of those transients in its output;
 - generalisation: training and held-out pair ROC AUC and their gap, and,
   with ``cv``, cross-subject (and cross-session) cross-validation;
 - complexity: :func:`~skheatmap.search.complexity_proxies` (learned values,
@@ -25,6 +28,7 @@ metrics (JSON-ready), with the arrays behind them in ``report.data`` for the
 figures of :mod:`skheatmap.plotting`.
 """
 
+import functools
 import inspect
 import json
 import math
@@ -37,14 +41,24 @@ from sklearn.model_selection import GroupShuffleSplit
 from sklearn.pipeline import Pipeline
 
 from ._alignment_metrics import alignment_report
-from ._denoising_metrics import band_snr
+from ._denoising_metrics import band_mse, band_power, band_snr
 from ._event_metrics import detect_transients, event_detection_scores
 from ._generalisation_metrics import generalisation_report, validation_gap
+from ._injection_metrics import inject_transients, injection_recovery
+from ._metric_inputs import check_fs
 from ._pair_metrics import pair_classification_report
 from ._source_metrics import mean_correlation_coefficient
 from .pairs import label_pairs
 
 __all__ = ["EvaluationReport", "evaluate"]
+
+# Transients injected when no clean recordings are given: the size (°C for
+# thermal recordings) and length of make_thermal_faces' transients.
+_DEFAULT_INJECTION = {"amplitude": 0.5, "n_events": 2, "duration_s": 1.0}
+# A channel whose share of the injection has less band power than this
+# fraction of the most reached channel's (an amplitude ratio of 1e-6) only
+# holds round-off: its SNR would be noise over noise.
+_UNREACHED = 1e-12
 
 
 class EvaluationReport(dict):
@@ -213,27 +227,115 @@ def _events_of(events, rows):
     return table
 
 
-def _denoising_section(fitted, X_test, X_clean_test, fs, band):
+def _stages_around_wavelet(fitted):
+    """The stages before the wavelet stage (None if there are none) and the wavelet stage."""
     index = _wavelet_index(fitted)
-    before_stage = fitted[:index]
-    reference = before_stage.transform(X_clean_test)
-    noisy = before_stage.transform(X_test)
-    denoised = fitted.steps[index][1].transform(noisy)
-    section = {"band_low_hz": band[0], "band_high_hz": band[1]}
-    for name, (low, high) in {"band": band, "full": (0.0, fs / 2)}.items():
-        section[f"snr_db_before_{name}"] = _mean_db(band_snr(reference, noisy, fs, (low, high)))
-        section[f"snr_db_after_{name}"] = _mean_db(band_snr(reference, denoised, fs, (low, high)))
-    data = {"channels_clean": reference, "channels_before": noisy, "channels_after": denoised}
+    return (fitted[:index] if index else None), fitted.steps[index][1]
+
+
+def _channels(before_stage, X):
+    return X if before_stage is None else before_stage.transform(X)
+
+
+def _channel_data(before_stage, channels_before, channels_after):
+    data = {"channels_before": channels_before, "channels_after": channels_after}
     try:
         data["channel_names"] = list(before_stage.get_feature_names_out())
-    except (AttributeError, ValueError, TypeError):  # a step without feature names
+    except (AttributeError, ValueError, TypeError):  # no stage, or one without feature names
         pass
+    return data
+
+
+def _band_limits(band, fs):
+    return {"band": band, "full": (0.0, fs / 2)}
+
+
+def _mean_scores(snr, mse, key):
+    """Mean SNR (dB) and MSE as ``snr_db_<key>`` and ``mse_<key>``, and the SNRs left out.
+
+    An infinite SNR (a channel reproduced exactly, or one whose reference has
+    no power in the band) would make the mean infinite; it is left out and
+    counted, unless every SNR is infinite.
+    """
+    finite = np.isfinite(snr)
+    if finite.any():
+        mean_db, dropped = float(snr[finite].mean()), int(snr.size - finite.sum())
+    else:
+        mean_db, dropped = float(np.mean(snr)), 0
+    return {f"snr_db_{key}": mean_db, f"mse_{key}": float(mse.mean())}, dropped
+
+
+def _denoising_section(fitted, X_test, X_clean_test, fs, band):
+    """Band SNR and MSE of the channels before and after Ω against the clean channels."""
+    before_stage, wavelet = _stages_around_wavelet(fitted)
+    reference = _channels(before_stage, X_clean_test)
+    noisy = _channels(before_stage, X_test)
+    denoised = wavelet.transform(noisy)
+    section = {"ground_truth": "clean recordings", "band_low_hz": band[0],
+               "band_high_hz": band[1], "n_infinite_snr": 0}  # fmt: skip
+    for name, limits in _band_limits(band, fs).items():
+        for stage, estimate in (("before", noisy), ("after", denoised)):
+            scores, dropped = _mean_scores(band_snr(reference, estimate, fs, limits),
+                                           band_mse(reference, estimate, fs, limits),
+                                           f"{stage}_{name}")  # fmt: skip
+            section.update(scores)
+            section["n_infinite_snr"] += dropped
+    data = {"channels_clean": reference, **_channel_data(before_stage, noisy, denoised)}
     return section, data
 
 
-def _mean_db(values):
-    finite = values[np.isfinite(values)]
-    return float(finite.mean()) if finite.size else float("nan")
+def _central_footprint(frame_shape):
+    """A Gaussian warming centred on a heatmap frame (σ: a sixth of its smaller side).
+
+    Unlike a change of the whole frame, it moves every moment of the frame
+    (variance, skewness...), not only its mean. Frames given flat, as
+    ``(n, T, F)``, have no geometry and change as a whole (``None``).
+    """
+    if len(frame_shape) != 2:
+        return None
+    rows, columns = np.indices(frame_shape)
+    centre_row, centre_column = (np.asarray(frame_shape) - 1) / 2
+    sigma = min(frame_shape) / 6
+    return np.exp(-((rows - centre_row) ** 2 + (columns - centre_column) ** 2) / (2 * sigma**2))
+
+
+def _injected_denoising_section(fitted, X_test, fs, band, injection, random_state, detect, score):
+    """Band SNR and MSE with which Ω recovers injected transients, and their detection recall.
+
+    The injection is compared as the stages before Ω see it, so Ω is scored
+    by :func:`injection_recovery` on the channel series of the recordings
+    with and without the transients.
+    """
+    before_stage, wavelet = _stages_around_wavelet(fitted)
+    options = {**_DEFAULT_INJECTION, "footprint": _central_footprint(X_test.shape[2:]),
+               **(injection or {})}  # fmt: skip
+    try:
+        injected = inject_transients(X_test, fs=fs, random_state=random_state, **options)
+    except ValueError as error:
+        raise ValueError(
+            "without X_clean, evaluate scores the denoising by injecting transients into the "
+            f"held-out recordings: {error} Set them with injection={{'n_events': ..., "
+            "'duration_s': ...}, or pass X_clean."
+        ) from None
+    channels = _channels(before_stage, X_test)
+    channels_injected = _channels(before_stage, injected.X)
+    section = {"ground_truth": "injected transients", "band_low_hz": band[0],
+               "band_high_hz": band[1], "n_infinite_snr": 0, "n_unreached_channels": 0}  # fmt: skip
+    for name, limits in _band_limits(band, fs).items():
+        recovery = injection_recovery(wavelet, channels, channels_injected, fs=fs, band=limits)
+        target = band_power(channels_injected - channels, fs, limits)
+        reached = target > _UNREACHED * target.max(axis=1, keepdims=True)
+        scores, dropped = _mean_scores(recovery["snr_db"][reached], recovery["mse"][reached],
+                                       f"injection_{name}")  # fmt: skip
+        section.update(scores)
+        section["n_infinite_snr"] += dropped
+        section["n_unreached_channels"] += int(reached.size - reached.sum())
+    denoised = wavelet.transform(channels_injected)
+    events = score(injected.events, detect(denoised))
+    section.update(n_injected_events=events["n_true"], injected_event_recall=events["recall"])
+    data = {"injected_events": injected.events,
+            **_channel_data(before_stage, channels_injected, denoised)}  # fmt: skip
+    return section, data
 
 
 def _calibrate(model, Xc_train, y_train):
@@ -261,8 +363,7 @@ def _check_inputs(X, y, groups, fs):
         )
     if np.unique(groups).size < 2:
         raise ValueError("evaluate needs recordings of at least 2 groups (subjects) to hold out.")
-    if not (isinstance(fs, numbers.Real) and fs > 0):
-        raise ValueError(f"fs must be a frame rate > 0 Hz, got {fs!r}.")
+    check_fs(fs)
     return X, y, groups
 
 
@@ -275,6 +376,7 @@ def evaluate(
     *,
     sources=None,
     X_clean=None,
+    injection=None,
     fs=1.0,
     band=(0.05, 1.0),
     max_lag=8,
@@ -308,22 +410,37 @@ def evaluate(
     sources : array-like of shape (n, T, L), optional
         True latent sources; adds the ``sources`` section (MCC).
     X_clean : array-like like X, optional
-        Noise-free recordings; with a wavelet stage in the pipeline, adds the
-        ``denoising`` section.
+        Noise-free recordings. With a wavelet stage in the pipeline, the
+        ``denoising`` section compares the channel series before and after it
+        with the clean ones; without ``X_clean``, it injects transients into
+        the held-out recordings instead and scores how the wavelet stage
+        passes them on (``ground_truth`` says which was done).
+    injection : dict, optional
+        Keyword arguments of :func:`~skheatmap.metrics.inject_transients`
+        for the injected transients (not ``fs`` nor ``random_state``); by
+        default ``amplitude=0.5`` (in the units of ``X``: °C for thermal
+        recordings), ``n_events=2`` per recording, ``duration_s=1.0`` and, for
+        heatmaps, a Gaussian ``footprint`` centred on the frame (σ a sixth of
+        its smaller side), which moves every moment of the frame and not
+        only its mean. Channels the injection does not reach (band power
+        below 1e-12 of the most reached channel's) are left out of the mean
+        SNR and MSE and counted in ``n_unreached_channels``.
     fs : float, default=1.0
         Frame rate in Hz.
     band : (float, float), default=(0.05, 1.0)
-        Emotion-relevant band in Hz for the denoising SNR (slow thermal
-        responses; the lower edge leaves out the constant baseline, whose
-        power would swamp the ratio).
+        Emotion-relevant band in Hz for the denoising SNR and MSE (slow
+        thermal responses; the lower edge leaves out the constant baseline,
+        whose power would swamp the ratio).
     max_lag : int, default=8
         Largest lag in frames of the alignment's soft-lag correlation.
     beta : float, default=10.0
         Its soft-maximum temperature.
     tolerance_s : float, default=1.0
-        Largest onset error in seconds of a detected transient.
+        Largest onset error in seconds of a detected transient (true or
+        injected).
     detector : dict, optional
-        Keyword arguments of :func:`~skheatmap.metrics.detect_transients`.
+        Keyword arguments of :func:`~skheatmap.metrics.detect_transients`,
+        for true and injected transients alike.
     test_size : float, default=0.25
         Fraction of subjects held out (at least one).
     calibrate : bool, default=True
@@ -337,7 +454,7 @@ def evaluate(
     sessions : array-like of shape (n,), optional
         Session of each recording, for the cross-session scores (with ``cv``).
     random_state : int, RandomState instance or None, default=None
-        Chooses the held-out subjects.
+        Chooses the held-out subjects and the onsets of injected transients.
     progress : callable, optional
         Called with a short description before each step (for progress bars).
 
@@ -345,8 +462,10 @@ def evaluate(
     -------
     report : EvaluationReport
         Sections ``split``, ``pairs``, ``alignment``, ``generalisation``,
-        ``complexity``, and when their ground truth is given ``events``,
-        ``sources``, ``denoising``.
+        ``complexity``; ``events`` and ``sources`` when their ground truth is
+        given; ``denoising`` when the pipeline has a wavelet stage. A mean
+        SNR leaves out infinite values (an exactly reproduced channel) and
+        counts them in ``n_infinite_snr``.
 
     Examples
     --------
@@ -413,13 +532,13 @@ def evaluate(
     step("alignment")
     report["alignment"] = alignment_report(y[test], Z_test, max_lag=max_lag, beta=beta)
 
+    detect = functools.partial(detect_transients, fs=fs, **(detector or {}))
+    score_events = functools.partial(event_detection_scores, tolerance_s=tolerance_s, fs=fs)
     if events is not None:
         step("event detection")
         true_events = _events_of(events, test)
-        found = detect_transients(Z_test, fs, **(detector or {}))
-        report["events"] = event_detection_scores(
-            true_events, found, tolerance_s=tolerance_s, fs=fs
-        )
+        found = detect(Z_test)
+        report["events"] = score_events(true_events, found)
         report.data.update(true_events=true_events, detected_events=found)
 
     if sources is not None:
@@ -431,11 +550,16 @@ def evaluate(
         }
         report.data["sources_test"] = sources_test
 
-    if X_clean is not None and _wavelet_index(fitted) is not None:
+    if _wavelet_index(fitted) is not None:
         step("denoising")
-        report["denoising"], channel_data = _denoising_section(
-            fitted, X[test], np.asarray(X_clean)[test], fs, band
-        )
+        if X_clean is not None:
+            report["denoising"], channel_data = _denoising_section(
+                fitted, X[test], np.asarray(X_clean)[test], fs, band
+            )
+        else:
+            report["denoising"], channel_data = _injected_denoising_section(
+                fitted, X[test], fs, band, injection, random_state, detect, score_events
+            )
         report.data.update(channel_data)
 
     step("generalisation")

@@ -1,5 +1,6 @@
 """evaluate(): the protocol on held-out subjects, and its report."""
 
+import functools
 import json
 import pickle
 
@@ -18,7 +19,14 @@ from skheatmap._source_metrics import mean_correlation_coefficient
 from skheatmap.classifier import SoftDTWPairClassifier
 from skheatmap.datasets import make_thermal_faces
 from skheatmap.embedding import HeatmapEmbedder
-from skheatmap.evaluation import EvaluationReport, _events_of, evaluate
+from skheatmap.evaluation import (
+    EvaluationReport,
+    _events_of,
+    _injected_denoising_section,
+    _mean_scores,
+    evaluate,
+)
+from skheatmap.metrics import band_mse, band_snr, inject_transients, injection_recovery
 from skheatmap.pairs import label_pairs
 from skheatmap.wavelet import WaveletBandReconstructor
 
@@ -29,11 +37,13 @@ def faces():
                               random_state=0)  # fmt: skip
 
 
+def _stages():
+    return make_pipeline(HeatmapEmbedder("moments"), WaveletBandReconstructor("haar", level=2))
+
+
 def _model():
-    return make_pipeline(
-        HeatmapEmbedder("moments"), WaveletBandReconstructor("haar", level=2),
-        SoftDTWPairClassifier(max_epochs=2, random_state=0),
-    )  # fmt: skip
+    return make_pipeline(*clone(_stages()).named_steps.values(),
+                         SoftDTWPairClassifier(max_epochs=2, random_state=0))  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -92,12 +102,101 @@ def test_source_section_is_the_mcc_of_test_sources(report, faces):
     assert report["sources"]["mcc"] == pytest.approx(mcc)
 
 
-def test_denoising_compares_the_wavelet_stage_input_and_output_to_clean_channels(report):
-    data = report.data
-    assert data["channels_after"].shape == data["channels_before"].shape
+def test_denoising_compares_the_wavelet_stage_input_and_output_to_clean_channels(report, faces):
+    data, test = report.data, report.data["test_index"]
+    stages = _stages().fit(faces.X[report.data["train_index"]])
+    np.testing.assert_allclose(data["channels_before"], stages[0].transform(faces.X[test]))
+    np.testing.assert_allclose(data["channels_after"], stages.transform(faces.X[test]))
+    np.testing.assert_allclose(data["channels_clean"], stages[0].transform(faces.X_clean[test]))
     assert data["channel_names"][:2] == ["mean", "var"]
-    assert report["denoising"]["band_low_hz"] == 0.05
-    assert np.isfinite(report["denoising"]["snr_db_after_full"])
+    assert report["denoising"]["ground_truth"] == "clean recordings"
+
+
+@pytest.mark.parametrize("stage", ["before", "after"])
+@pytest.mark.parametrize("name, band", [("band", (0.05, 1.0)), ("full", (0.0, 4.0))])
+def test_denoising_scores_are_mean_band_snr_and_mse_against_clean_channels(report, stage, name,
+                                                                           band):  # fmt: skip
+    data, section = report.data, report["denoising"]
+    clean, estimate = data["channels_clean"], data[f"channels_{stage}"]
+    snr = band_snr(clean, estimate, 8.0, band)
+    assert np.isfinite(snr).all()  # nothing left out here
+    assert section[f"snr_db_{stage}_{name}"] == pytest.approx(snr.mean(), rel=1e-12)
+    mse = band_mse(clean, estimate, 8.0, band)
+    assert section[f"mse_{stage}_{name}"] == pytest.approx(mse.mean(), rel=1e-12)
+    assert section["n_infinite_snr"] == 0
+
+
+def test_mean_snr_leaves_out_and_counts_infinite_values_unless_all_are():
+    mse = np.zeros(3)
+    assert _mean_scores(np.array([1.0, 3.0, np.inf]), mse, "x") == (
+        {"snr_db_x": 2.0, "mse_x": 0.0}, 1
+    )
+    assert _mean_scores(np.full(3, np.inf), mse, "x") == ({"snr_db_x": np.inf, "mse_x": 0.0}, 0)
+
+
+@pytest.fixture(scope="module")
+def injected_report(faces):
+    return evaluate(_model(), faces.X, faces.y, faces.groups, fs=faces.fs, test_size=0.5,
+                    calibrate=False, injection={"amplitude": 2.0}, random_state=0)  # fmt: skip
+
+
+def test_without_clean_recordings_denoising_scores_injected_transients(injected_report, faces):
+    train, test = injected_report.data["train_index"], injected_report.data["test_index"]
+    stages = _stages().fit(faces.X[train])
+    rows, columns = np.indices((12, 12))
+    footprint = np.exp(-((rows - 5.5) ** 2 + (columns - 5.5) ** 2) / 8.0)  # centred, σ = 12 / 6
+    injected = inject_transients(faces.X[test], amplitude=2.0, n_events=2, duration_s=1.0,
+                                 footprint=footprint, fs=faces.fs, random_state=0)  # fmt: skip
+    channels = stages[0].transform(faces.X[test])
+    channels_injected = stages[0].transform(injected.X)
+    recovery = injection_recovery(stages[1], channels, channels_injected, fs=faces.fs,
+                                  band=(0.05, 1.0))  # fmt: skip
+    section = injected_report["denoising"]
+    assert section["ground_truth"] == "injected transients"
+    assert np.isfinite(recovery["snr_db"]).all()
+    assert section["n_unreached_channels"] == section["n_infinite_snr"] == 0
+    assert section["snr_db_injection_band"] == pytest.approx(recovery["snr_db"].mean(), rel=1e-9)
+    assert section["mse_injection_band"] == pytest.approx(recovery["mse"].mean(), rel=1e-9)
+    found = detect_transients(stages.transform(injected.X), faces.fs)
+    expected = event_detection_scores(injected.events, found, tolerance_s=1.0, fs=faces.fs)
+    assert section["n_injected_events"] == 2 * len(test)
+    assert section["injected_event_recall"] == pytest.approx(expected["recall"])
+    np.testing.assert_allclose(injected_report.data["channels_before"], channels_injected)
+
+
+def test_channels_the_injection_does_not_reach_are_left_out_of_the_means_and_counted(faces):
+    stages = _stages().fit(faces.X)
+    detect = functools.partial(detect_transients, fs=faces.fs)
+    score = functools.partial(event_detection_scores, tolerance_s=1.0, fs=faces.fs)
+    whole_frame = {"footprint": np.ones((12, 12))}
+    section, _ = _injected_denoising_section(stages, faces.X[:3], faces.fs, (0.05, 1.0),
+                                             whole_frame, 0, detect, score)  # fmt: skip
+    # warming the whole frame moves its mean but none of its 8 other moments
+    assert section["n_unreached_channels"] == 3 * 8 * 2  # recordings x channels x bands
+    channels = stages[0].transform(faces.X[:3])
+    injected = inject_transients(faces.X[:3], amplitude=0.5, fs=faces.fs, random_state=0,
+                                 **whole_frame)  # fmt: skip
+    recovery = injection_recovery(stages[1], channels, stages[0].transform(injected.X),
+                                  fs=faces.fs, band=(0.05, 1.0))  # fmt: skip
+    assert section["snr_db_injection_band"] == pytest.approx(recovery["snr_db"][:, 0].mean())
+
+
+def test_recordings_too_short_for_the_injection_name_the_evaluate_option(faces):
+    stages = _stages().fit(faces.X)
+    with pytest.raises(ValueError, match=r"without X_clean, .* too few .* injection=\{'n_events'"):
+        _injected_denoising_section(stages, faces.X[:2], faces.fs, (0.05, 1.0),
+                                    {"n_events": 6}, 0, None, None)  # fmt: skip
+
+
+def test_injected_transients_of_an_identity_wavelet_stage_are_recovered_exactly(faces):
+    model = make_pipeline(HeatmapEmbedder("moments"), WaveletBandReconstructor(level=0),
+                          SoftDTWPairClassifier(max_epochs=1, random_state=0))  # fmt: skip
+    report = evaluate(model, faces.X, faces.y, faces.groups, fs=faces.fs, test_size=0.5,
+                      calibrate=False, random_state=0)  # fmt: skip
+    section = report["denoising"]
+    assert section["snr_db_injection_band"] == section["snr_db_injection_full"] == np.inf
+    assert section["mse_injection_band"] == section["mse_injection_full"] == 0.0
+    assert section["n_infinite_snr"] == 0
 
 
 def test_generalisation_gap_is_train_minus_test_auc(report):
