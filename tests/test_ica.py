@@ -266,6 +266,47 @@ def test_n_init_keeps_the_restart_with_the_lowest_validation_loss(monkeypatch):
     assert encoder.best_loss_ == min(losses)
 
 
+def _diverging_fit_state(monkeypatch, n_diverged):
+    """Make the first ``n_diverged`` trainings end as diverged ones do: NaN weights and loss.
+
+    Returns the list that collects ``(state, loss)`` of every training.
+    """
+    from skheatmap.ica import _training
+
+    trainings, original = [], _training.fit_state
+
+    def fit_state(state, *args, **kwargs):
+        loss = original(state, *args, **kwargs)
+        if len(trainings) < n_diverged:
+            with torch.no_grad():
+                for parameter in state.model.parameters():
+                    parameter.fill_(float("nan"))
+            loss = float("nan")
+        trainings.append((state, loss))
+        return loss
+
+    monkeypatch.setattr(_training, "fit_state", fit_state)
+    return trainings
+
+
+def test_n_init_replaces_a_diverged_first_restart(monkeypatch):
+    trainings = _diverging_fit_state(monkeypatch, n_diverged=1)
+    X = _series()
+    encoder = NonlinearICAEncoder(objective="pcl", n_init=2, **FAST).fit(X)
+    (_, nan_loss), (kept, loss) = trainings
+    assert np.isnan(nan_loss) and encoder.best_loss_ == loss
+    weights = encoder.module_.state_dict()
+    for name, value in kept.model["encoder"].state_dict().items():
+        assert torch.equal(weights[name], value.double()), name
+    assert np.isfinite(encoder.transform(X)).all()
+
+
+def test_fit_names_the_fix_when_every_restart_diverges(monkeypatch):
+    _diverging_fit_state(monkeypatch, n_diverged=2)
+    with pytest.raises(ValueError, match=r"n_init=2 trainings diverged .* lower lr \(now 0.001\)"):
+        NonlinearICAEncoder(objective="pcl", n_init=2, **FAST).fit(_series())
+
+
 def test_ema_weights_are_what_transform_uses():
     X = _series()
     plain = NonlinearICAEncoder(segment_length=10, **FAST).fit(X)

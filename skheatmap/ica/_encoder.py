@@ -116,6 +116,8 @@ class NonlinearICAEncoder(
     n_init : int, default=1
         Number of independently initialised trainings; the one with the lowest
         training objective (on the validation split when there is one) is kept.
+        A training whose loss is not finite (it diverged) is never kept; ``fit``
+        raises a ValueError when every one diverges.
         ``partial_fit`` trains a single network.
     max_epochs : int, default=100
         Maximum number of passes over the training examples per restart.
@@ -328,6 +330,11 @@ class NonlinearICAEncoder(
         Returns
         -------
         self : NonlinearICAEncoder
+
+        Raises
+        ------
+        ValueError
+            If every one of the ``n_init`` trainings diverged (non-finite loss).
         """
         training = _import_training()
         torch = import_torch()
@@ -357,8 +364,14 @@ class NonlinearICAEncoder(
                     progress=progress, stopping=stopping,
                     on_epoch=functools.partial(checkpoint.save, init=init, best=best),
                 )  # fmt: skip
+            loss = loss if np.isfinite(loss) else np.inf  # a diverged training loses to any other
             if best is None or loss < best[0]:
                 best = (loss, state)
+        if not np.isfinite(best[0]):
+            raise ValueError(
+                f"every one of the n_init={self.n_init} trainings diverged (non-finite loss), "
+                f"so there is no encoder to keep; lower lr (now {self.lr})."
+            )
         self.best_loss_ = float(best[0])
         self._rng = rng
         self._store(best[1], examples, rng, torch)
