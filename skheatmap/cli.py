@@ -26,11 +26,13 @@ import sys
 import tempfile
 import time
 import tomllib
+import warnings
 import zipfile
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
 
-__all__ = ["dataset_summary", "default_pipeline", "main"]
+__all__ = ["RecordingCentrer", "centre_recordings", "dataset_summary", "default_pipeline", "main"]
 
 _EPILOG = "Run `skheatmap COMMAND --help` for the options of a command."
 
@@ -64,13 +66,66 @@ def centre_recordings(X):
     return X - np.nanmean(X, axis=1, keepdims=True)
 
 
+class RecordingCentrer(TransformerMixin, BaseEstimator):
+    """Pipeline step applying :func:`centre_recordings`; it learns nothing.
+
+    A class rather than ``FunctionTransformer(centre_recordings)``, so that a
+    fitted pipeline can be written by :func:`skheatmap.persistence.save`,
+    which stores data and never functions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skheatmap.cli import RecordingCentrer
+    >>> RecordingCentrer().fit_transform(np.array([[[1.0], [3.0]]])).ravel().tolist()
+    [-1.0, 1.0]
+    """
+
+    def fit(self, X, y=None):
+        """Return ``self``: there is nothing to learn.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, T, K)
+            Ignored.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : RecordingCentrer
+        """
+        return self
+
+    def transform(self, X):
+        """Subtract each recording's time average from every channel.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, T, K)
+            NaN-padded recordings.
+
+        Returns
+        -------
+        X_centred : ndarray of shape (n, T, K)
+        """
+        return centre_recordings(np.asarray(X, dtype=float))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.allow_nan = True
+        tags.input_tags.three_d_array = True
+        return tags
+
+
 def default_pipeline(fs, *, embedder=None, wavelet=None, ica=None, classifier=None,
                      random_state=0):  # fmt: skip
     """The pipeline ℰ → Ω → centring → Ψ → pair classifier that the command fits.
 
     ``HeatmapEmbedder("moments")``, ``WaveletBandReconstructor("db4",
     level=4)`` keeping 0-1 Hz (the band of slow thermal responses), per-recording
-    centring and a ``SoftDTWPairClassifier``. Each keyword (a dict of
+    centring (:class:`RecordingCentrer`) and a ``SoftDTWPairClassifier``. Each keyword (a dict of
     parameters) overrides the defaults of its step. Ψ, a 3-source TCL
     ``NonlinearICAEncoder``, is opt-in with ``ica={"enabled": True}``: on the
     synthetic faces it lowers the held-out pair ROC AUC (the moments already
@@ -81,13 +136,12 @@ def default_pipeline(fs, *, embedder=None, wavelet=None, ica=None, classifier=No
     --------
     >>> from skheatmap.cli import default_pipeline
     >>> [name for name, _ in default_pipeline(8.0).steps]  # doctest: +NORMALIZE_WHITESPACE
-    ['heatmapembedder', 'waveletbandreconstructor', 'functiontransformer',
+    ['heatmapembedder', 'waveletbandreconstructor', 'recordingcentrer',
      'softdtwpairclassifier']
     >>> "nonlinearicaencoder" in default_pipeline(8.0, ica={"enabled": True}).named_steps
     True
     """
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer
 
     from .classifier import SoftDTWPairClassifier
     from .embedding import HeatmapEmbedder
@@ -104,7 +158,7 @@ def default_pipeline(fs, *, embedder=None, wavelet=None, ica=None, classifier=No
         WaveletBandReconstructor(
             **options(wavelet, {"wavelet": "db4", "level": 4, "keep": (0.0, 1.0), "fs": fs})[1]
         ),
-        FunctionTransformer(centre_recordings),
+        RecordingCentrer(),
     ]
     ica_on, ica_params = options(ica, {"n_components": 3, "segment_length": 32,
                                        "max_epochs": 20, "random_state": random_state},
@@ -157,11 +211,20 @@ def _atomically(path):
     handle, name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
     os.close(handle)
     target = pathlib.Path(name)
+    # mkstemp makes the file private (0600); the output gets the mode of any new file
+    target.chmod(0o666 & ~_umask())
     try:
         yield target
         os.replace(target, path)
     finally:
         target.unlink(missing_ok=True)
+
+
+def _umask():
+    """The process's file-creation mask (reading it means setting it, so it is set back)."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
 def _suffix(path):
@@ -404,12 +467,15 @@ def _existing_file(path, what):
 
 
 def _load_model(path):
-    with open(_existing_file(path, "model file"), "rb") as handle:
-        try:
-            model = pickle.load(handle)
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError,
-                ValueError) as exc:  # fmt: skip
-            raise ValueError(f"{path} is not a model saved by `skheatmap fit` ({exc}).") from None
+    from .persistence import load
+
+    path = _existing_file(path, "model file")
+    try:
+        model = load(path)
+    except (zipfile.BadZipFile, pickle.UnpicklingError, EOFError, ImportError, LookupError,
+            RuntimeError, TypeError, ValueError) as exc:  # fmt: skip
+        reason = str(exc).rstrip(".")
+        raise ValueError(f"{path} is not a model saved by `skheatmap fit` ({reason}).") from None
     if hasattr(model, "steps") and hasattr(model.steps[-1][1], "predict_pair_proba"):
         model = model[:-1]  # a fitted classifier pipeline: embed with its stages
     if not hasattr(model, "transform"):
@@ -418,9 +484,11 @@ def _load_model(path):
 
 
 def _save_model(model, path, force):
+    from .persistence import save
+
     _refuse_overwrite(path, force)
-    with _atomically(path) as target, open(target, "wb") as handle:
-        pickle.dump(model, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    with _atomically(path) as target:
+        save(model, target)
 
 
 def _run_fit(args):
@@ -607,7 +675,8 @@ def _add_fit(commands):
             "Fit the default pipeline and pair classifier (or the one a TOML --config "
             "describes) on DATA, a .npz or HDF5 file with arrays X (recordings), y (segment "
             "labels), groups (subjects) and optionally fs (Hz), and save the fitted model "
-            "(a pickle: load only models you made) to OUTPUT."
+            "to OUTPUT in skheatmap's safe format (skheatmap.persistence: loading it runs "
+            "no code from the file)."
         ),
     )  # fmt: skip
     fit.add_argument("data", help="labelled recordings (.npz or .h5 with X, y, groups)")
@@ -677,23 +746,39 @@ def _build_parser():
     return parser
 
 
+def _one_line_warnings(command):
+    """A ``warnings.showwarning`` printing ``skheatmap COMMAND: warning: MESSAGE`` on one line."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        print(f"skheatmap {command}: warning: {text}", file=file or sys.stderr, flush=True)
+
+    return show
+
+
 def main(argv=None):
     """Run the command line; return the process exit code."""
     parser = _build_parser()
     args = parser.parse_args(argv)
-    try:
-        print(args.run(args))
-    except KeyboardInterrupt:
-        print(f"skheatmap {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # the command's contract: one line, never a traceback
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        if isinstance(exc, KeyError):
-            message = str(exc.args[0]) if exc.args else message
-        print(f"skheatmap {args.command}: error: {message}", file=sys.stderr)
-        return 1
+    with warnings.catch_warnings():  # restores the caller's showwarning afterwards
+        warnings.showwarning = _one_line_warnings(args.command)
+        try:
+            print(args.run(args))
+        except KeyboardInterrupt:
+            print(f"skheatmap {args.command}: interrupted", file=sys.stderr)
+            return 130
+        except Exception as exc:  # the command's contract: one line, never a traceback
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            if isinstance(exc, KeyError):
+                message = str(exc.args[0]) if exc.args else message
+            print(f"skheatmap {args.command}: error: {message}", file=sys.stderr)
+            return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the importable module's main, so that a saved model names its classes
+    # skheatmap.cli.*, not __main__.*, whichever way the command was started
+    from skheatmap.cli import main as _main
+
+    sys.exit(_main())

@@ -1,16 +1,21 @@
 """The ``skheatmap`` command line."""
 
 import json
+import os
+import pathlib
 import pickle
+import stat
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
 from sklearn.pipeline import make_pipeline
 
-from skheatmap.cli import centre_recordings, default_pipeline, main
+from skheatmap.cli import RecordingCentrer, centre_recordings, default_pipeline, main
 from skheatmap.embedding import HeatmapEmbedder
+from skheatmap.persistence import load, save
 from skheatmap.wavelet import WaveletBandReconstructor
 
 
@@ -187,18 +192,18 @@ def labelled(tmp_path):
     path = tmp_path / "faces.npz"
     np.savez(path, X=faces.X, y=faces.y, groups=faces.groups, fs=faces.fs)
     config = tmp_path / "fit.toml"
-    config.write_text("[wavelet]\nlevel = 1\n[ica]\nenabled = false\n"
+    config.write_text("[wavelet]\nlevel = 1\n[ica]\nenabled = true\nmax_epochs = 1\n"
                       "[classifier]\nmax_epochs = 1\n")  # fmt: skip
     return faces, path, config
 
 
-def test_fit_saves_a_model_that_embed_uses(labelled, tmp_path):
+def test_fit_saves_a_safe_model_that_embed_uses(labelled, tmp_path):
     faces, path, config = labelled
-    model_path = tmp_path / "model.pkl"
+    model_path = tmp_path / "model.skh"
     assert main(["fit", str(path), "-o", str(model_path), "--config", str(config)]) == 0
-    with open(model_path, "rb") as handle:
-        model = pickle.load(handle)
+    model = load(model_path)  # the safe format: no pickle involved
     np.testing.assert_array_equal(model.steps[-1][1].classes_, [0, 1])
+    assert "nonlinearicaencoder" in model.named_steps
     out = tmp_path / "Z.npy"
     assert main(["embed", str(path), "-o", str(out), "--model", str(model_path)]) == 0
     np.testing.assert_allclose(np.load(out), model[:-1].transform(faces.X), rtol=1e-12)
@@ -211,12 +216,90 @@ def test_fit_needs_labels(recordings, tmp_path, capsys):
     assert "has no array 'y'" in _one_line_error(capsys, "fit")
 
 
-def test_embed_rejects_a_model_file_that_is_not_a_model(recordings, tmp_path, capsys):
+class _TouchOnUnpickle:
+    """Creates ``marker`` when unpickled, as the code in a malicious file would."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"not a model", "File is not a zip file"),
+        ("pickle", "File is not a zip file"),
+        ("zip-without-index", "no skheatmap.json inside"),
+    ],
+    ids=["garbage", "pickle", "other-zip"],
+)
+def test_embed_refuses_a_model_file_not_written_by_fit_in_one_line(
+    recordings, tmp_path, capsys, content, message
+):
     _, path = recordings
-    (tmp_path / "model.pkl").write_bytes(b"not a pickle")
-    assert main(["embed", str(path), "-o", str(tmp_path / "o.npy"), "--model",
-                 str(tmp_path / "model.pkl")]) == 1  # fmt: skip
-    assert "not a model saved by" in _one_line_error(capsys, "embed")
+    marker = tmp_path / "code-ran"
+    model = tmp_path / "model.skh"
+    if content == "pickle":  # an old-style model: it must not be unpickled
+        model.write_bytes(pickle.dumps(_TouchOnUnpickle(marker)))
+    elif content == "zip-without-index":
+        with zipfile.ZipFile(model, "w") as archive:
+            archive.writestr("readme.txt", "hello")
+    else:
+        model.write_bytes(content)
+    assert main(["embed", str(path), "-o", str(tmp_path / "o.npy"), "--model", str(model)]) == 1
+    error = _one_line_error(capsys, "embed")
+    assert f"{model} is not a model saved by `skheatmap fit`" in error and message in error
+    assert not marker.exists() and not (tmp_path / "o.npy").exists()
+
+
+def _mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.fixture
+def umask_022():
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+@pytest.mark.usefixtures("umask_022")
+@pytest.mark.parametrize("suffix", [".npy", ".npz", ".h5"])
+def test_embed_output_gets_the_mode_of_a_new_file(recordings, tmp_path, suffix):
+    if suffix == ".h5":
+        pytest.importorskip("h5py")
+    _, path = recordings
+    out = tmp_path / f"Z{suffix}"
+    assert main(["embed", str(path), "-o", str(out), "--level", "1"]) == 0
+    assert _mode(out) == 0o644  # 0o666 & ~umask, not the 0o600 of a temporary file
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_fit_model_gets_the_mode_of_a_new_file(labelled, tmp_path):
+    _, path, config = labelled
+    model_path = tmp_path / "model.skh"
+    assert main(["fit", str(path), "-o", str(model_path), "--config", str(config)]) == 0
+    assert _mode(model_path) == 0o644
+
+
+@pytest.mark.filterwarnings("default::UserWarning")
+def test_warnings_are_printed_on_one_line_before_the_result(recordings, tmp_path, capsys):
+    X, _ = recordings
+    X = X.copy()
+    X[0, 5] = np.nan  # a dropped frame inside the recording
+    np.save(tmp_path / "dropped.npy", X)
+    # the wavelet stage refuses the NaN frame, so the warning is followed by the error
+    assert main(["embed", str(tmp_path / "dropped.npy"), "-o", str(tmp_path / "o.npy"),
+                 "--level", "1"]) == 1  # fmt: skip
+    warning, error = capsys.readouterr().err.strip().splitlines()
+    assert warning == (
+        "skheatmap embed: warning: 1 frame(s) that are not padding have no finite pixel "
+        "(first: recording 0, frame 5); their channels are NaN. Check the recording for "
+        "dropped frames or the mask for a region of dead pixels."
+    )
+    assert error.startswith("skheatmap embed: error: Recording 0 has NaN at frame 5")
 
 
 def test_evaluate_with_a_toml_config_writes_a_report(labelled, tmp_path, capsys):
@@ -263,6 +346,14 @@ def test_search_with_a_toml_config_writes_the_search_figures(tmp_path, capsys):
     for figure in ("search_results", "halving_traces"):
         assert (tmp_path / "out" / f"{figure}.png").stat().st_size > 1000
     assert "best_score" in capsys.readouterr().out
+
+
+def test_default_pipeline_centres_with_a_step_the_safe_format_stores(tmp_path):
+    X = np.random.default_rng(0).normal(size=(3, 10, 2))
+    centrer = default_pipeline(8.0).named_steps["recordingcentrer"]
+    np.testing.assert_array_equal(centrer.fit_transform(X), centre_recordings(X))
+    save(centrer, tmp_path / "centrer.skh")
+    assert isinstance(load(tmp_path / "centrer.skh"), RecordingCentrer)
 
 
 def test_default_pipeline_steps_take_overrides():
