@@ -19,6 +19,7 @@ Errors are reported on one line with a non-zero exit code, never a traceback.
 
 import argparse
 import contextlib
+import functools
 import os
 import pathlib
 import pickle
@@ -30,9 +31,9 @@ import warnings
 import zipfile
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
 
-__all__ = ["RecordingCentrer", "centre_recordings", "dataset_summary", "default_pipeline", "main"]
+# RecordingCentrer is defined on first use, by the module's __getattr__
+__all__ = ["RecordingCentrer", "centre_recordings", "dataset_summary", "default_pipeline", "main"]  # noqa: F822
 
 _EPILOG = "Run `skheatmap COMMAND --help` for the options of a command."
 
@@ -66,57 +67,66 @@ def centre_recordings(X):
     return X - np.nanmean(X, axis=1, keepdims=True)
 
 
-class RecordingCentrer(TransformerMixin, BaseEstimator):
-    """Pipeline step applying :func:`centre_recordings`; it learns nothing.
+@functools.cache
+def _recording_centrer_class():
+    """:class:`RecordingCentrer`, defined on the first call (see the module's ``__getattr__``)."""
+    from sklearn.base import BaseEstimator, TransformerMixin
 
-    A class rather than ``FunctionTransformer(centre_recordings)``, so that a
-    fitted pipeline can be written by :func:`skheatmap.persistence.save`,
-    which stores data and never functions.
+    class RecordingCentrer(TransformerMixin, BaseEstimator):
+        """Pipeline step applying :func:`centre_recordings`; it learns nothing.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skheatmap.cli import RecordingCentrer
-    >>> RecordingCentrer().fit_transform(np.array([[[1.0], [3.0]]])).ravel().tolist()
-    [-1.0, 1.0]
-    """
-
-    def fit(self, X, y=None):
-        """Return ``self``: there is nothing to learn.
-
-        Parameters
-        ----------
-        X : array-like of shape (n, T, K)
-            Ignored.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : RecordingCentrer
+        A class rather than ``FunctionTransformer(centre_recordings)``, so that
+        a fitted pipeline can be written by :func:`skheatmap.persistence.save`,
+        which stores data and never functions.
         """
-        return self
 
-    def transform(self, X):
-        """Subtract each recording's time average from every channel.
+        def fit(self, X, y=None):
+            """Return ``self``: there is nothing to learn.
 
-        Parameters
-        ----------
-        X : array-like of shape (n, T, K)
-            NaN-padded recordings.
+            Parameters
+            ----------
+            X : array-like of shape (n, T, K)
+                Ignored.
+            y : None
+                Ignored.
 
-        Returns
-        -------
-        X_centred : ndarray of shape (n, T, K)
-        """
-        return centre_recordings(np.asarray(X, dtype=float))
+            Returns
+            -------
+            self : RecordingCentrer
+            """
+            return self
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.requires_fit = False
-        tags.input_tags.allow_nan = True
-        tags.input_tags.three_d_array = True
-        return tags
+        def transform(self, X):
+            """Subtract each recording's time average from every channel.
+
+            Parameters
+            ----------
+            X : array-like of shape (n, T, K)
+                NaN-padded recordings.
+
+            Returns
+            -------
+            X_centred : ndarray of shape (n, T, K)
+            """
+            return centre_recordings(np.asarray(X, dtype=float))
+
+        def __sklearn_tags__(self):
+            tags = super().__sklearn_tags__()
+            tags.requires_fit = False
+            tags.input_tags.allow_nan = True
+            tags.input_tags.three_d_array = True
+            return tags
+
+    RecordingCentrer.__module__, RecordingCentrer.__qualname__ = __name__, "RecordingCentrer"
+    return RecordingCentrer
+
+
+def __getattr__(name):
+    # RecordingCentrer subclasses scikit-learn's bases; defining it on first use keeps
+    # `skheatmap --help` and early errors from importing scikit-learn (about a second)
+    if name == "RecordingCentrer":
+        return _recording_centrer_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def default_pipeline(fs, *, embedder=None, wavelet=None, ica=None, classifier=None,
@@ -158,7 +168,7 @@ def default_pipeline(fs, *, embedder=None, wavelet=None, ica=None, classifier=No
         WaveletBandReconstructor(
             **options(wavelet, {"wavelet": "db4", "level": 4, "keep": (0.0, 1.0), "fs": fs})[1]
         ),
-        RecordingCentrer(),
+        _recording_centrer_class()(),
     ]
     ica_on, ica_params = options(ica, {"n_components": 3, "segment_length": 32,
                                        "max_epochs": 20, "random_state": random_state},
