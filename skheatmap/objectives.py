@@ -6,8 +6,12 @@ trajectories ``z`` have shape ``(n, T, L)`` (or ``(T, L)`` for one recording);
 NaN-padded frames at the end of a recording are excluded, as everywhere in
 skheatmap.
 
-The pair model is ``p_ij = σ(α − w·d_ij/τ)``; the combined objective is
-``λ_CE·L_CE + λ_ctr·L_ctr + λ_reg·R``.
+The pair model is ``p_ij = σ(α − w·d_ij/τ)``; the seed's combined objective
+is ``λ_CE·L_CE + λ_ctr·L_ctr + λ_reg·R`` with the sums over pairs
+:func:`pair_cross_entropy` and :func:`contrastive_margin_loss` and the
+regulariser :func:`regularizer`. :class:`~skheatmap.SoftDTWPairClassifier`
+trains on it with the two pair sums divided by the number of pairs of a
+minibatch (its Notes give the exact loss).
 """
 
 import numpy as np
@@ -22,6 +26,7 @@ __all__ = [
     "pair_cross_entropy",
     "pair_logits",
     "parameter_count",
+    "regularizer",
     "temporal_smoothness",
     "transient_sparsity",
 ]
@@ -212,6 +217,64 @@ def complexity_penalty(
         if not np.isfinite(value) or value < 0:
             raise ValueError(f"{name} must be a finite non-negative number, got {value!r}.")
     return float(per_param * n_params + per_flop * flops + per_tap * filter_length)
+
+
+def regularizer(
+    z, *, smoothness=0.0, sparsity=0.0, energy=0.0, epsilon=0.0, floor=False, complexity=0.0
+):
+    """The regulariser ``R(θ)``: weighted temporal and energy penalties plus complexity.
+
+    ``R = smoothness·temporal_smoothness(z) + sparsity·transient_sparsity(z)
+    + energy·energy_penalty(z, epsilon) + complexity``; terms of weight 0 are
+    not computed.
+
+    Parameters
+    ----------
+    z : array-like or Tensor of shape (n, T, L) or (T, L)
+        Encoded trajectories; trailing NaN frames are padding.
+    smoothness, sparsity, energy : float, default=0.0
+        Weights of the ℓ2 smoothness, the ℓ1 first-difference penalty and the
+        soft energy penalty.
+    epsilon : float, default=0.0
+        The energy floor ``ε``.
+    floor : bool, default=False
+        The hard energy constraint: the temporal penalties are computed on
+        ``energy_floor(z, epsilon)``, so they cannot decrease by shrinking
+        ``z`` below ``ε``; the energy penalty, computed on ``z`` itself, is
+        then the only term that changes with scale below ``ε`` and lifts ``z``
+        back, whatever its weight (> 0).
+    complexity : float, default=0.0
+        The (weighted) complexity penalty ``C(c, θ_c)`` of the branch, see
+        :func:`complexity_penalty`; constant while one branch trains.
+
+    Returns
+    -------
+    R : float or Tensor
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skheatmap.objectives import regularizer
+    >>> z = np.array([[0.0], [1.0], [3.0]])  # smoothness 5, energy 10/3
+    >>> round(float(regularizer(z, smoothness=0.5, energy=2.0, epsilon=4.0, complexity=0.1)), 6)
+    3.933333
+    >>> round(float(regularizer(z, smoothness=0.5, epsilon=4.0, floor=True)), 6)  # 0.5·5·4/(10/3)
+    3.0
+    """
+    z, was_numpy = _as_tensor(z)
+    _check_nonnegative(complexity, "complexity")
+    seen = energy_floor(z, epsilon) if floor else z
+    terms = (
+        ("smoothness", smoothness, lambda: temporal_smoothness(seen)),
+        ("sparsity", sparsity, lambda: transient_sparsity(seen)),
+        ("energy", energy, lambda: energy_penalty(z, epsilon)),
+    )
+    R = z.new_tensor(complexity)
+    for name, weight, penalty in terms:
+        _check_nonnegative(weight, name)
+        if weight:
+            R = R + weight * penalty()
+    return _like_input(R, was_numpy)
 
 
 def pair_logits(distances, *, alpha=0.0, log_w=0.0, log_tau=0.0):

@@ -12,6 +12,7 @@ from skheatmap.objectives import (
     pair_cross_entropy,
     pair_logits,
     parameter_count,
+    regularizer,
     temporal_smoothness,
     transient_sparsity,
 )
@@ -120,3 +121,40 @@ def test_complexity_penalty_weights_and_validation():
     assert got == pytest.approx(1.0 + 1.0 + 2.0)
     with pytest.raises(ValueError, match="n_params must be a finite non-negative"):
         complexity_penalty(n_params=-1)
+
+
+def test_regularizer_is_the_weighted_sum_of_the_penalties(trajectories):
+    got = regularizer(trajectories, smoothness=0.3, sparsity=0.2, energy=1.5, epsilon=2.5,
+                      complexity=0.01)  # fmt: skip
+    expected = (
+        0.3 * temporal_smoothness(trajectories)
+        + 0.2 * transient_sparsity(trajectories)
+        + 1.5 * energy_penalty(trajectories, epsilon=2.5)
+        + 0.01
+    )
+    assert got == pytest.approx(expected, rel=1e-12)
+    assert regularizer(trajectories) == 0.0
+
+
+def test_floored_regularizer_cannot_gain_by_shrinking_below_the_floor(trajectories):
+    # below ε the temporal penalties see the floored trajectories, so they are flat
+    # in scale there, and only the energy penalty (on z itself) changes as z shrinks
+    temporal = {"smoothness": 1.0, "sparsity": 1.0, "epsilon": 1.0, "floor": True}
+    small, smaller = 1e-2 * trajectories, 1e-3 * trajectories
+    floored = energy_floor(small, epsilon=1.0)
+    expected = temporal_smoothness(floored) + transient_sparsity(floored)
+    assert regularizer(small, **temporal) == pytest.approx(expected, rel=1e-12)
+    assert regularizer(smaller, **temporal) == pytest.approx(expected, rel=1e-12)
+    energy = {"energy": 1.0, "epsilon": 1.0, "floor": True}
+    assert regularizer(smaller, **energy) > regularizer(small, **energy)
+
+
+def test_regularizer_gradient_lifts_a_trajectory_below_the_floor():
+    z = torch.full((1, 6, 2), 0.01, dtype=torch.float64, requires_grad=True)
+    regularizer(z, smoothness=1.0, energy=1.0, epsilon=1.0, floor=True).backward()
+    assert (z.grad < 0).all()  # a descent step increases every value, so the energy
+
+
+def test_regularizer_refuses_negative_weights(trajectories):
+    with pytest.raises(ValueError, match="sparsity must be >= 0, got -1.0"):
+        regularizer(trajectories, sparsity=-1.0)
