@@ -1,13 +1,17 @@
-"""Training checkpoints: one file per estimator, written atomically, loaded safely.
+"""Training checkpoints: written atomically, loaded safely, matched to their fit.
 
 A checkpoint is a dict of tensors, numbers and strings saved with
 ``torch.save`` and read back with ``weights_only=True``, so loading one never
 runs pickled code. It carries a fingerprint of the estimator's parameters and
-training data: a later ``fit`` resumes only from its own checkpoint.
+training data: a later ``fit`` resumes only from its own checkpoint. An
+estimator that shares its ``checkpoint_dir`` between fits (the folds and
+candidates of a cross-validation) names each file after the fingerprint
+(:func:`fit_checkpoint_path`), so the fits never overwrite one another.
 """
 
 import hashlib
 import json
+import numbers
 import os
 import pathlib
 import tempfile
@@ -17,8 +21,10 @@ import numpy as np
 from ._torch import import_torch
 
 __all__ = [
+    "canonical_params",
     "checkpoint_path",
     "fingerprint",
+    "fit_checkpoint_path",
     "load_checkpoint",
     "random_state_from_tensors",
     "random_state_to_tensors",
@@ -29,6 +35,47 @@ __all__ = [
 def checkpoint_path(folder, name):
     """``folder / name``, or None when checkpoints are off (``folder`` is None)."""
     return None if folder is None else pathlib.Path(folder) / name
+
+
+def fit_checkpoint_path(folder, stem, key):
+    """``folder / "{stem}-{key[:16]}.pt"``, one file per fit; None when ``folder`` is None.
+
+    ``key`` is the fit's :func:`fingerprint`; the file keeps the whole key, which
+    :func:`load_checkpoint` compares, so a clash of the 16-digit prefix is
+    refused rather than resumed.
+    """
+    return checkpoint_path(folder, f"{stem}-{key[:16]}.pt")
+
+
+def canonical_params(params):
+    """Parameters as stable JSON values, for :func:`fingerprint`.
+
+    Meant for ``estimator.get_params(deep=True)``, which lists the parameters
+    of nested estimators under ``step__name`` keys: an estimator value itself
+    is recorded by its class only (its ``repr`` is shortened by scikit-learn
+    and would hide parameters), an array by its dtype, shape and a hash of
+    its bytes, a NumPy scalar as the Python number it equals.
+    """
+    return {str(name): _canonical(value) for name, value in params.items()}
+
+
+def _canonical(value):
+    if hasattr(value, "get_params"):
+        return f"<{type(value).__module__}.{type(value).__qualname__}>"
+    if isinstance(value, np.ndarray):
+        digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
+        return f"<array {value.dtype} {value.shape} {digest}>"
+    if isinstance(value, (list, tuple)):
+        return [_canonical(item) for item in value]
+    if isinstance(value, dict):
+        return canonical_params(value)
+    if isinstance(value, (str, bool, type(None))):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return repr(value)
 
 
 def fingerprint(params, *arrays):
