@@ -255,13 +255,15 @@ def _mean_scores(snr, mse, key):
 
     An infinite SNR (a channel reproduced exactly, or one whose reference has
     no power in the band) would make the mean infinite; it is left out and
-    counted, unless every SNR is infinite.
+    counted. When every SNR is the same infinity, that is the mean.
     """
     finite = np.isfinite(snr)
     if finite.any():
         mean_db, dropped = float(snr[finite].mean()), int(snr.size - finite.sum())
-    else:
-        mean_db, dropped = float(np.mean(snr)), 0
+    elif np.unique(snr).size == 1:
+        mean_db, dropped = float(snr.flat[0]), 0
+    else:  # exact channels and silent references, nothing finite to average
+        mean_db, dropped = float("nan"), int(snr.size)
     return {f"snr_db_{key}": mean_db, f"mse_{key}": float(mse.mean())}, dropped
 
 
@@ -325,6 +327,12 @@ def _injected_denoising_section(fitted, X_test, fs, band, injection, random_stat
         recovery = injection_recovery(wavelet, channels, channels_injected, fs=fs, band=limits)
         target = band_power(channels_injected - channels, fs, limits)
         reached = target > _UNREACHED * target.max(axis=1, keepdims=True)
+        if not reached.any():
+            raise ValueError(
+                f"the injected transients have no power in the {name} {limits} Hz in the "
+                "channels entering the wavelet stage; raise injection['amplitude'] or widen "
+                "its footprint."
+            )
         scores, dropped = _mean_scores(recovery["snr_db"][reached], recovery["mse"][reached],
                                        f"injection_{name}")  # fmt: skip
         section.update(scores)

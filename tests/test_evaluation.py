@@ -132,6 +132,8 @@ def test_mean_snr_leaves_out_and_counts_infinite_values_unless_all_are():
         {"snr_db_x": 2.0, "mse_x": 0.0}, 1
     )
     assert _mean_scores(np.full(3, np.inf), mse, "x") == ({"snr_db_x": np.inf, "mse_x": 0.0}, 0)
+    scores, dropped = _mean_scores(np.array([np.inf, -np.inf, np.inf]), mse, "x")
+    assert np.isnan(scores["snr_db_x"]) and dropped == 3
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +188,13 @@ def test_recordings_too_short_for_the_injection_name_the_evaluate_option(faces):
     with pytest.raises(ValueError, match=r"without X_clean, .* too few .* injection=\{'n_events'"):
         _injected_denoising_section(stages, faces.X[:2], faces.fs, (0.05, 1.0),
                                     {"n_events": 6}, 0, None, None)  # fmt: skip
+
+
+def test_an_injection_that_reaches_no_channel_is_refused(faces):
+    stages = _stages().fit(faces.X)
+    with pytest.raises(ValueError, match=r"no power in the band .* raise injection\['amplitude'\]"):
+        _injected_denoising_section(stages, faces.X[:2], faces.fs, (0.05, 1.0),
+                                    {"amplitude": 0.0}, 0, None, None)  # fmt: skip
 
 
 def test_injected_transients_of_an_identity_wavelet_stage_are_recovered_exactly(faces):
