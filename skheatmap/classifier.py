@@ -2,9 +2,10 @@
 
 The model scores a pair of encoded trajectories by its soft-DTW divergence
 ``d_ij`` and predicts ``p_ij = σ(α − w·d_ij/τ)`` with ``w = exp(η)`` and
-``τ = exp(ζ)``. Training minimises ``λ_CE·L_CE + λ_ctr·L_ctr + R`` over
-balanced minibatches with semi-hard negative mining, optionally through an
-encoder Φθ made of the torch twins of the pipeline stages (end-to-end).
+``τ = exp(ζ)``. Training minimises the seed's ``λ_CE·L_CE + λ_ctr·L_ctr +
+λ_reg·R`` (its pair sums divided by the number of pairs, see the class Notes)
+over balanced minibatches with semi-hard negative mining, optionally through
+an encoder Φθ made of the torch twins of the pipeline stages (end-to-end).
 """
 
 import copy
@@ -27,8 +28,9 @@ from sklearn.utils.validation import (
 
 from . import objectives
 from ._checkpoint import (
-    checkpoint_path,
+    canonical_params,
     fingerprint,
+    fit_checkpoint_path,
     load_checkpoint,
     random_state_from_tensors,
     random_state_to_tensors,
@@ -80,13 +82,15 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
     objective : {"dtw", "lagged_corr", "both"}, default="dtw"
         The DTW classification objective, the within-segment soft-lag
         correlation objective (only meaningful with an ``encoder``), or their
-        sum weighted by ``lambda_corr``.
+        sum with the correlation weighted by ``lambda_corr`` (see Notes).
     lambda_ce, lambda_ctr : float, default=1.0, 0.1
-        Weights of the cross-entropy and contrastive terms. Losses are averaged
-        over the pairs of a batch (the seed's sums divided by the pair count).
+        ``λ_CE`` and ``λ_ctr``, weights of the cross-entropy and contrastive
+        terms.
     margin : float, default=1.0
-        Contrastive margin ``m``, in units of the initial median distance
-        (distances are rescaled by it so the margin is scale-free).
+        The contrastive margin ``m`` as a multiple of the median pairwise
+        training distance at initialisation, so that the default suits any
+        distance scale; ``margin_`` is ``m`` in distance units. Semi-hard
+        mining uses the same ``m``.
     negative_weight : float, default=1.0
         ``μ``, the weight of negatives in the contrastive loss.
     lambda_corr : float, default=1.0
@@ -95,19 +99,47 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         Largest lag, in frames, of the soft-lag correlation.
     beta : float, default=10.0
         Temperature of the soft maximum over lags.
+    lambda_reg : float, default=1.0
+        ``λ_reg``, the weight of the regulariser ``R`` (see Notes).
     lambda_smooth, lambda_sparse : float, default=0.0
-        Weights of the ℓ2 temporal smoothness and ℓ1 first-difference penalties
-        on the encoded trajectories (the seed's ``λ_reg·R`` split per term).
-    lambda_energy : float, default=0.0
-        Weight of the soft energy penalty ``max(0, ε − energy)``.
+        Weights within ``R`` of the ℓ2 temporal smoothness and of the ℓ1
+        first-difference penalty (sparse transients) of the encoded
+        trajectories.
+    lambda_energy : float or "auto", default="auto"
+        Weight within ``R`` of the soft energy penalty ``max(0, ε − energy)``
+        of the encoded trajectories. ``"auto"`` is 1.0 when the energy floor
+        is on, else 0.
+    lambda_complexity : float, default=0.0
+        Weight within ``R`` of the encoder's complexity penalty
+        ``complexity_`` (its trainable parameters and wavelet filter taps, see
+        :func:`~skheatmap.objectives.complexity_penalty`). It is constant
+        while one encoder trains; it makes the losses of encoders of
+        different size comparable.
+    energy_floor : bool or "auto", default="auto"
+        The seed's energy constraint against collapse: every term of the loss
+        but the energy penalty sees the trajectories through the hard floor
+        (:func:`~skheatmap.objectives.energy_floor`: a recording whose energy,
+        the mean squared norm per frame, is below ``ε`` is rescaled up to
+        ``ε``), so none can gain by shrinking the encoder's output below
+        ``ε``, and the energy penalty lifts it back. ``"auto"`` turns it on
+        for the correlation objectives (``"lagged_corr"``, ``"both"``): they
+        are blind to scale, so a scale-dependent ``R`` (smoothness) would
+        otherwise shrink the encoder towards a constant zero output.
     energy_epsilon : float, default=1e-3
-        The energy floor ``ε``.
+        The energy floor ``ε`` of the penalty and of the hard floor.
     mining : {"semi_hard", "all"}, default="semi_hard"
         Semi-hard negatives per positive pair, or every pair of the batch.
     across_groups : bool, default=False
-        Positives only between different groups (subjects); needs ``groups``.
+        Positives only between different groups (subjects), in training and
+        in the held-out pairs of early stopping; needs ``groups``.
     labels_per_batch, samples_per_label : int, default=4
         Balanced minibatches of ``P`` labels × ``K`` recordings.
+    batch_size : int or None, default=None
+        Recordings per balanced minibatch of :meth:`fit` (pairs per minibatch
+        of :meth:`fit_pairs`). ``None`` means ``labels_per_batch ×
+        samples_per_label``. An int ``B`` replaces ``labels_per_batch`` by
+        ``B // samples_per_label`` labels (at least 2), keeping
+        ``samples_per_label`` recordings per label.
     encoder : estimator or None, default=None
         An unfitted estimator (typically a ``Pipeline`` of skheatmap stages)
         with ``to_torch()``; it is cloned, fitted, turned into a torch encoder
@@ -129,8 +161,11 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
     n_iter_no_change : int, default=5
         Epochs without improvement of the validation loss before stopping.
     checkpoint_dir : str or None, default=None
-        Folder for a checkpoint written after every epoch; a later ``fit``
-        with the same parameters and data resumes from it.
+        Folder for a checkpoint written after every epoch, one file per fit
+        named after a fingerprint of its parameters (the encoder's included)
+        and data. A later ``fit`` with the same parameters and data resumes
+        from it and runs only the epochs it lacks (``max_epochs`` may grow);
+        the fits of a cross-validation can share the folder.
     device : str, default="cpu"
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
@@ -147,9 +182,41 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
     history_ : list of dict
         Per epoch: ``epoch``, ``train_loss``, ``val_loss``, ``val_auc``.
     best_epoch_ : int
+    margin_ : float
+        The contrastive margin ``m`` in distance units.
+    complexity_ : float
+        The encoder's complexity penalty ``C`` (0 without an encoder).
     threshold_ : float
         Probability threshold of :meth:`predict_pairs` (0.5 until
         :meth:`calibrate_threshold`).
+
+    Notes
+    -----
+    The training loss of a minibatch with ``objective="dtw"`` is
+
+        ``L = (λ_CE·L_CE + λ_ctr·L_ctr) / n + λ_reg·R``
+
+    over the ``n`` pairs of the batch (after mining), with the seed's sums
+    ``L_CE = −Σ [y log p + (1 − y) log(1 − p)]``
+    (:func:`~skheatmap.objectives.pair_cross_entropy`) and
+    ``L_ctr = Σ_P d + μ·Σ_N max(0, m − d)``
+    (:func:`~skheatmap.objectives.contrastive_margin_loss`), and
+    ``R = lambda_smooth·Σ_t ||Δz||² + lambda_sparse·Σ_t |Δz| +
+    lambda_energy·max(0, ε − energy) + lambda_complexity·C``
+    (:func:`~skheatmap.objectives.regularizer`, each trajectory term averaged
+    over the recordings of the batch). With the energy floor on, every term
+    but the energy penalty, mining included, sees the floored trajectories.
+
+    Dividing the pair sums by ``n`` is the one deliberate departure from the
+    seed's ``λ_CE·L_CE + λ_ctr·L_ctr + λ_reg·R``: it keeps the step size
+    independent of the batch size and of how many pairs mining keeps. ``L``
+    is the seed's objective divided by ``n``, with the seed's ``λ_reg`` equal
+    to ``n·lambda_reg``.
+
+    With ``objective="lagged_corr"`` the loss is the seed's
+    ``−lambda_corr·mean ρ̃ + λ_reg·R``, the mean soft-lag correlation over the
+    positive (within-segment) pairs of the batch; ``"both"`` adds the two
+    pair terms.
 
     Examples
     --------
@@ -180,14 +247,18 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         "lambda_corr": [Interval(numbers.Real, 0, None, closed="left")],
         "max_lag": [Interval(numbers.Integral, 0, None, closed="left")],
         "beta": [Interval(numbers.Real, 0, None, closed="neither")],
+        "lambda_reg": [Interval(numbers.Real, 0, None, closed="left")],
         "lambda_smooth": [Interval(numbers.Real, 0, None, closed="left")],
         "lambda_sparse": [Interval(numbers.Real, 0, None, closed="left")],
-        "lambda_energy": [Interval(numbers.Real, 0, None, closed="left")],
+        "lambda_energy": [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "lambda_complexity": [Interval(numbers.Real, 0, None, closed="left")],
+        "energy_floor": ["boolean", StrOptions({"auto"})],
         "energy_epsilon": [Interval(numbers.Real, 0, None, closed="left")],
         "mining": [StrOptions({"semi_hard", "all"})],
         "across_groups": ["boolean"],
         "labels_per_batch": [Interval(numbers.Integral, 2, None, closed="left")],
         "samples_per_label": [Interval(numbers.Integral, 2, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 4, None, closed="left"), None],
         "encoder": [None, HasMethods(["fit", "transform"])],
         "twin_options": [dict, None],
         "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
@@ -218,14 +289,18 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         lambda_corr=1.0,
         max_lag=8,
         beta=10.0,
+        lambda_reg=1.0,
         lambda_smooth=0.0,
         lambda_sparse=0.0,
-        lambda_energy=0.0,
+        lambda_energy="auto",
+        lambda_complexity=0.0,
+        energy_floor="auto",
         energy_epsilon=1e-3,
         mining="semi_hard",
         across_groups=False,
         labels_per_batch=4,
         samples_per_label=4,
+        batch_size=None,
         encoder=None,
         twin_options=None,
         max_epochs=30,
@@ -252,14 +327,18 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         self.lambda_corr = lambda_corr
         self.max_lag = max_lag
         self.beta = beta
+        self.lambda_reg = lambda_reg
         self.lambda_smooth = lambda_smooth
         self.lambda_sparse = lambda_sparse
         self.lambda_energy = lambda_energy
+        self.lambda_complexity = lambda_complexity
+        self.energy_floor = energy_floor
         self.energy_epsilon = energy_epsilon
         self.mining = mining
         self.across_groups = across_groups
         self.labels_per_batch = labels_per_batch
         self.samples_per_label = samples_per_label
+        self.batch_size = batch_size
         self.encoder = encoder
         self.twin_options = twin_options
         self.max_epochs = max_epochs
@@ -309,42 +388,70 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
                 "SoftDTWPairClassifier needs at least 2 classes to form negative pairs; "
                 f"got 1 class ({self.classes_[0]!r})."
             )
-        if groups is not None:
-            groups = np.asarray(groups)
-            if groups.shape != y.shape:
-                raise ValueError(
-                    f"groups has shape {groups.shape} but y has {y.shape}; one group per recording."
-                )
+        groups = self._check_groups(groups, y)
         train, val = self._validation_split(y_codes, groups)
-        val_pairs, val_labels = label_pairs(y_codes[val])
+        val_pairs, val_labels = self._label_pairs(y_codes, groups, val)
+        labels_per_batch = self._labels_per_batch()
 
         def batches(rng):
             for batch in balanced_batches(
                 y_codes[train],
-                labels_per_batch=self.labels_per_batch,
+                labels_per_batch=labels_per_batch,
                 samples_per_label=self.samples_per_label,
-                groups=None if groups is None else groups[train],
+                groups=_subset(groups, train),
                 random_state=rng,
             ):
                 rows = train[batch]
-                batch_groups = None if groups is None else groups[rows]
-                yield rows, self._label_batch_loss(y_codes[rows], batch_groups)
+                yield rows, self._label_batch_loss(y_codes[rows], _subset(groups, rows))
 
         validation = (val, val_pairs, val_labels)
-        self._fit_module(X, y[train], train, batches, validation, (X, y_codes))
+        group_codes = np.unique(groups, return_inverse=True)[1] if groups is not None else []
+        self._fit_module(X, y[train], train, batches, validation, (X, y_codes, group_codes))
         self.X_fit_ = X
         self.y_fit_ = y
         return self
+
+    def _check_groups(self, groups, y):
+        if groups is None:
+            if self.across_groups:
+                raise ValueError(
+                    "across_groups=True needs the subject of each recording: pass "
+                    "fit(X, y, groups=subjects), or set across_groups=False."
+                )
+            return None
+        groups = np.asarray(groups)
+        if groups.shape != y.shape:
+            raise ValueError(
+                f"groups has shape {groups.shape} but y has {y.shape}; one group per recording."
+            )
+        return groups
+
+    def _label_pairs(self, y, groups, rows):
+        """Pairs of ``rows`` (indices local to ``rows``) under the training rule."""
+        return label_pairs(y[rows], _subset(groups, rows), across_groups=self.across_groups)
+
+    def _labels_per_batch(self):
+        """``P`` of the balanced batches: ``labels_per_batch``, or from ``batch_size``."""
+        if self.batch_size is None:
+            return self.labels_per_batch
+        if self.batch_size < 2 * self.samples_per_label:
+            raise ValueError(
+                f"batch_size={self.batch_size} cannot hold 2 labels of samples_per_label="
+                f"{self.samples_per_label} recordings; a balanced batch needs batch_size >= "
+                f"{2 * self.samples_per_label}. Raise batch_size or lower samples_per_label."
+            )
+        return self.batch_size // self.samples_per_label
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit_pairs(self, X, pairs, pair_labels):
         """Fit on explicitly labelled pairs of recordings instead of recording labels.
 
-        Minibatches hold ``labels_per_batch * samples_per_label`` pairs drawn
-        without replacement each epoch; there is no mining (the pairs are the
-        supervision). ``validation_fraction`` of the pairs (stratified by pair
-        label) is held out for early stopping; held-out pairs may share
-        recordings with training pairs. With no recording labels, ``predict``
+        Minibatches hold ``batch_size`` pairs (``labels_per_batch *
+        samples_per_label`` when it is None) drawn without replacement each
+        epoch; there is no mining (the pairs are the supervision).
+        ``validation_fraction`` of the pairs (stratified by pair label) is
+        held out for early stopping; held-out pairs may share recordings with
+        training pairs. With no recording labels, ``predict``
         is unavailable; the pair methods and :meth:`calibrate_threshold` work.
 
         Parameters
@@ -369,7 +476,7 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
             )
         self.classes_ = np.array([0, 1])
         train, val = self._pair_validation_split(pair_labels)
-        batch_size = self.labels_per_batch * self.samples_per_label
+        batch_size = self.batch_size or self.labels_per_batch * self.samples_per_label
 
         def batches(rng):
             order = train[rng.permutation(train.size)]
@@ -415,6 +522,7 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
                 distance=self.distance, band=self.band, normalize=self.normalize,
                 standardize=self.standardize,
             ).to(device=self.device, dtype=dtype)  # fmt: skip
+            self.complexity_ = self._encoder_complexity()
             self._train(X, encoder_rows, batches, validation, fingerprint_data)
         self._write_back_encoder()
         self.threshold_ = 0.5
@@ -444,7 +552,7 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
                 return no_validation
             splitter = StratifiedShuffleSplit(1, test_size=n_val, random_state=seed)
             train, val = next(splitter.split(everything, y))
-        _, val_labels = label_pairs(y[val])
+        _, val_labels = self._label_pairs(y, groups, val)
         if np.unique(val_labels).size < 2 or np.unique(y[train]).size < 2:
             return no_validation
         return train, val
@@ -475,6 +583,17 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
             twins.append(step.to_torch(**options.get(name, {})))
         return torch.nn.Sequential(*twins)
 
+    def _encoder_complexity(self):
+        """``C`` of the encoder: its trainable parameters and its wavelet filter taps."""
+        if self.encoder_ is None:
+            return 0.0
+        import pywt
+
+        taps = sum(pywt.Wavelet(step.wavelet).dec_len for _, step in self._encoder_steps()
+                   if isinstance(getattr(step, "wavelet", None), str))  # fmt: skip
+        n_params = objectives.parameter_count(self.module_.encoder)
+        return objectives.complexity_penalty(n_params=n_params, filter_length=taps)
+
     def _encoder_steps(self):
         return getattr(self.encoder_, "steps", None) or [("encoder", self.encoder_)]
 
@@ -489,19 +608,24 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         """Adam over ``batches(rng)`` (pairs of rows and their loss) with early stopping."""
         torch = import_torch()
         module = self.module_
-        rng = check_random_state(self.random_state)
+        # a generator of this fit's own: resuming restores its state, which must
+        # never rewind the global one (random_state=None)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        rng = np.random.RandomState(seed)
         Xt = torch.tensor(X, device=self.device)  # a copy: X may be read-only
         self.history_ = []
         self.best_epoch_ = 0
         with torch.no_grad():
             scale = self._median_distance(module, Xt[train_rows])
         module.set_distance_scale(scale)
+        self.margin_ = self.margin * scale
+        checkpoint = self._checkpoint_file(*fingerprint_data)
         optimizer = torch.optim.Adam(
             [{"params": module.head_parameters(), "lr": self.lr},
              {"params": module.encoder.parameters(), "lr": self.encoder_lr}]
         )  # fmt: skip
         best = {"loss": np.inf, "state": copy.deepcopy(module.state_dict())}
-        start = self._resume(module, optimizer, rng, best, *fingerprint_data)
+        start = self._resume(checkpoint, module, optimizer, rng, best)
         stale = 0 if not self.history_ else self.history_[-1]["epochs_without_improvement"]
         for epoch in range(start, self.max_epochs):
             if stale >= self.n_iter_no_change:
@@ -525,7 +649,7 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
                 stale += 1
             record["epochs_without_improvement"] = stale
             self.history_.append(record)
-            self._save_checkpoint(module, optimizer, rng, best, *fingerprint_data)
+            self._save_checkpoint(checkpoint, module, optimizer, rng, best)
             if self.verbose:
                 print(_progress_line(record, self.max_epochs))
         module.load_state_dict(best["state"])
@@ -540,10 +664,10 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
             pairs, labels = label_pairs(y, groups, across_groups=self.across_groups)
             if self.objective in ("dtw", "both") and self.mining == "semi_hard":
                 with torch.no_grad():
-                    D = module.pairwise_distances(Z.detach())
+                    D = module.pairwise_distances(self._as_seen(Z.detach()))
                 triplets = semi_hard_negatives(
-                    D.cpu().numpy(), y, margin=self.margin * float(module.distance_scale),
-                    groups=groups, across_groups=self.across_groups,
+                    D.cpu().numpy(), y, margin=self.margin_, groups=groups,
+                    across_groups=self.across_groups,
                 )  # fmt: skip
                 mined = triplets_to_pairs(triplets)
             else:
@@ -562,24 +686,45 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         return loss
 
     def _objective(self, module, Z, dtw_pairs, positives):
-        """Pair loss on ``dtw_pairs``, soft-lag on ``positives``, and the penalties."""
+        """The loss of the class Notes: pair terms on ``dtw_pairs``, soft-lag on ``positives``."""
+        seen = self._as_seen(Z)
         loss = Z.new_zeros(())
         pairs, labels = dtw_pairs
         if self.objective in ("dtw", "both") and len(pairs):
-            loss = loss + self._pair_loss(module, module.pair_distances(Z, pairs), labels)
+            loss = loss + self._pair_loss(module, module.pair_distances(seen, pairs), labels)
         if self.objective in ("lagged_corr", "both") and len(positives):
-            loss = loss - self.lambda_corr * self._soft_lag(Z, positives).mean()
-        return loss + self._regularization(Z)
+            loss = loss - self.lambda_corr * self._soft_lag(seen, positives).mean()
+        R = objectives.regularizer(
+            Z, smoothness=self.lambda_smooth, sparsity=self.lambda_sparse,
+            energy=self._energy_weight(), epsilon=self.energy_epsilon,
+            floor=self._floors_energy(),
+            complexity=self.lambda_complexity * self.complexity_,
+        )  # fmt: skip
+        return loss + self.lambda_reg * R
+
+    def _as_seen(self, Z):
+        """The trajectories as the pair and soft-lag terms see them (floored when on)."""
+        return objectives.energy_floor(Z, self.energy_epsilon) if self._floors_energy() else Z
+
+    def _floors_energy(self):
+        if self.energy_floor == "auto":
+            return self.objective != "dtw"
+        return self.energy_floor
+
+    def _energy_weight(self):
+        if self.lambda_energy == "auto":
+            return 1.0 if self._floors_energy() else 0.0
+        return self.lambda_energy
 
     def _pair_loss(self, module, d, labels):
+        """``(λ_CE·L_CE + λ_ctr·L_ctr) / n`` over the ``n`` pairs of distances ``d``."""
         torch = import_torch()
         target = torch.as_tensor(labels, dtype=d.dtype, device=d.device)
-        scaled = d / module.distance_scale
         ce = objectives.pair_cross_entropy(
             d, target, alpha=module.alpha, log_w=module.log_w, log_tau=module.log_tau
         )
         ctr = objectives.contrastive_margin_loss(
-            scaled, target, margin=self.margin, negative_weight=self.negative_weight
+            d, target, margin=self.margin_, negative_weight=self.negative_weight
         )
         return (self.lambda_ce * ce + self.lambda_ctr * ctr) / len(labels)
 
@@ -590,18 +735,6 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         index = torch.as_tensor(pairs, device=Z.device)
         return soft_lag_correlation(Z[index[:, 0]], Z[index[:, 1]], max_lag=self.max_lag,
                                     beta=self.beta)  # fmt: skip
-
-    def _regularization(self, Z):
-        penalty = Z.new_zeros(())
-        if self.lambda_smooth:
-            penalty = penalty + self.lambda_smooth * objectives.temporal_smoothness(Z)
-        if self.lambda_sparse:
-            penalty = penalty + self.lambda_sparse * objectives.transient_sparsity(Z)
-        if self.lambda_energy:
-            penalty = penalty + self.lambda_energy * objectives.energy_penalty(
-                Z, self.energy_epsilon
-            )
-        return penalty
 
     def _median_distance(self, module, X):
         """Median pairwise distance of (a sample of) the training set: the distance unit."""
@@ -631,18 +764,27 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------- checkpoints
 
-    def _fingerprint(self, X, y):
-        params = {k: v for k, v in self.get_params(deep=False).items()
-                  if k not in ("checkpoint_dir", "verbose", "encoder", "max_epochs")}  # fmt: skip
-        params["encoder"] = repr(self.encoder)
-        return fingerprint(params, X, y)
+    def _checkpoint_file(self, *data):
+        """``(path, fingerprint)`` of this fit's checkpoint, or ``(None, None)`` without one.
 
-    def _save_checkpoint(self, module, optimizer, rng, best, X, y):
-        path = checkpoint_path(self.checkpoint_dir, "pair_classifier.pt")
+        The fingerprint covers every parameter (the encoder's included, through
+        ``get_params(deep=True)``) except those a resumed fit may change, and
+        the training data; the file is named after it, so the fits of a
+        cross-validation sharing ``checkpoint_dir`` keep separate checkpoints.
+        """
+        if self.checkpoint_dir is None:
+            return None, None
+        params = {name: value for name, value in self.get_params(deep=True).items()
+                  if name not in ("checkpoint_dir", "verbose", "max_epochs")}  # fmt: skip
+        key = fingerprint(canonical_params(params), *data)
+        return fit_checkpoint_path(self.checkpoint_dir, "pair_classifier", key), key
+
+    def _save_checkpoint(self, checkpoint, module, optimizer, rng, best):
+        path, key = checkpoint
         if path is None:
             return
         save_checkpoint(path, {
-            "fingerprint": self._fingerprint(X, y),
+            "fingerprint": key,
             "module": module.state_dict(),
             "optimizer": optimizer.state_dict(),
             "best_state": best["state"],
@@ -652,10 +794,9 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
             "rng": random_state_to_tensors(rng),
         })  # fmt: skip
 
-    def _resume(self, module, optimizer, rng, best, X, y):
-        """Load a matching checkpoint; return the epoch to start from."""
-        path = checkpoint_path(self.checkpoint_dir, "pair_classifier.pt")
-        state = load_checkpoint(path, self._fingerprint(X, y), self.device)
+    def _resume(self, checkpoint, module, optimizer, rng, best):
+        """Load this fit's checkpoint if there is one; return the epoch to start from."""
+        state = load_checkpoint(*checkpoint, self.device)
         if state is None:
             return 0
         module.load_state_dict(state["module"])
@@ -818,7 +959,9 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
 
         if sample_weight is not None:
             raise ValueError("score does not support sample_weight; pairs carry no weights.")
-        pairs, labels = label_pairs(np.asarray(y))
+        y = column_or_1d(y)
+        check_consistent_length(X, y)
+        pairs, labels = label_pairs(y)
         if np.unique(labels).size < 2:
             raise ValueError(
                 "score needs both same-label and different-label pairs in (X, y); "
@@ -831,6 +974,11 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         # trailing all-NaN padding frames are accepted; any other NaN is an error
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _subset(groups, rows):
+    """``groups[rows]``, or None without groups."""
+    return None if groups is None else groups[rows]
 
 
 def _progress_line(record, max_epochs):

@@ -82,13 +82,30 @@ def channels():
     return HeatmapEmbedder(method="moments").fit_transform(faces.X), faces.y
 
 
+def _count_optimiser_steps(monkeypatch, fit):
+    """Adam steps taken by ``fit()``, and its result."""
+    steps = [0]
+    adam_step = torch.optim.Adam.step
+
+    def counting(self, *args, **kwargs):
+        steps[0] += 1
+        return adam_step(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.optim.Adam, "step", counting)
+        result = fit()
+    return steps[0], result
+
+
 def _classifier_outcome(clf, X):
     pairs = np.array([[0, 1], [0, 5], [2, 7], [3, 4]])
     # JSON, so that the NaN validation scores compare equal
     return json.dumps(clf.history_), clf.best_epoch_, clf.predict_pair_proba(X, pairs).tobytes()
 
 
-def test_classifier_killed_mid_epoch_resumes_to_the_uninterrupted_result(channels, tmp_path):
+def test_classifier_killed_mid_epoch_resumes_to_the_uninterrupted_result(
+    channels, tmp_path, monkeypatch
+):
     X, y = channels
     checkpoints = tmp_path / "checkpoints"
     body = f"""
@@ -99,19 +116,26 @@ def test_classifier_killed_mid_epoch_resumes_to_the_uninterrupted_result(channel
     """
     # 12 recordings in batches of 2 x 2: 3 steps per epoch, so step 8 is inside epoch 3
     _run_until_frozen_then_kill(tmp_path, body, freeze_at=8, data={"X": X, "y": y})
-    saved = torch.load(checkpoints / "pair_classifier.pt", weights_only=True)
+    (checkpoint,) = checkpoints.glob("pair_classifier-*.pt")
+    saved = torch.load(checkpoint, weights_only=True)
     assert len(json.loads(saved["history"])) == 2  # killed inside epoch 3
 
-    resumed = clone(CLASSIFIER).set_params(checkpoint_dir=str(checkpoints)).fit(X, y)
-    uninterrupted = clone(CLASSIFIER).fit(X, y)
+    resumable = clone(CLASSIFIER).set_params(checkpoint_dir=str(checkpoints))
+    n_resumed, resumed = _count_optimiser_steps(monkeypatch, lambda: resumable.fit(X, y))
+    n_all, uninterrupted = _count_optimiser_steps(monkeypatch, lambda: clone(CLASSIFIER).fit(X, y))
+    n_saved, _ = _count_optimiser_steps(
+        monkeypatch, lambda: clone(CLASSIFIER).set_params(max_epochs=2).fit(X, y)
+    )
+    # the resumed fit redoes only epochs 3 to 5: the steps of epochs 1-2 are skipped
+    assert n_resumed == n_all - n_saved
     assert len(uninterrupted.history_) == CLASSIFIER.max_epochs
     assert _classifier_outcome(resumed, X) == _classifier_outcome(uninterrupted, X)
 
 
 @pytest.mark.slow
 def test_encoder_trained_epoch_by_epoch_resumes_from_its_last_safe_save(tmp_path):
-    # NonlinearICAEncoder has no checkpoint_dir yet; partial_fit (one epoch per
-    # call) plus skheatmap.persistence.save after each epoch is the way to resume
+    # the manual alternative to checkpoint_dir (tested below): partial_fit, one
+    # epoch per call, and skheatmap.persistence.save after each epoch
     rng = np.random.default_rng(0)
     X = np.tanh(rng.laplace(size=(2, 120, 3)) @ rng.normal(size=(3, 3)))
     archive = tmp_path / "encoder.skh"
@@ -135,21 +159,6 @@ def test_encoder_trained_epoch_by_epoch_resumes_from_its_last_safe_save(tmp_path
         uninterrupted.partial_fit(X)
     assert resumed.loss_curve_ == uninterrupted.loss_curve_
     np.testing.assert_array_equal(resumed.transform(X), uninterrupted.transform(X))
-
-
-def _count_optimiser_steps(monkeypatch, fit):
-    """Adam steps taken by ``fit()``, and its result."""
-    steps = [0]
-    adam_step = torch.optim.Adam.step
-
-    def counting(self, *args, **kwargs):
-        steps[0] += 1
-        return adam_step(self, *args, **kwargs)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(torch.optim.Adam, "step", counting)
-        result = fit()
-    return steps[0], result
 
 
 @pytest.mark.parametrize("freeze_at", [20, 80], ids=["first restart", "second restart"])
