@@ -10,9 +10,9 @@ estimator to a zip archive that :func:`load` reads back with no pickle at all:
 - ``tensors/<n>.pt``: torch ``state_dict`` s and tensors, read with
   ``torch.load(..., weights_only=True)``.
 
-Format of ``skheatmap.json`` (version 1)
+Format of ``skheatmap.json`` (version 2)
 ----------------------------------------
-``{"format": "skheatmap-safe", "version": 1, "versions": {...}, "root": node}``
+``{"format": "skheatmap-safe", "version": 2, "versions": {...}, "root": node}``
 where a *node* is a JSON ``null``, boolean, integer, string or finite float
 standing for itself, a JSON list standing for a Python list, or an object with
 a ``"kind"``:
@@ -81,7 +81,9 @@ from ._torch import cpu_tensors, import_torch, seeded_torch_rng
 
 __all__ = ["save", "load", "FORMAT_VERSION"]
 
-FORMAT_VERSION = 1
+# 2: the training state of NonlinearICAEncoder is tensor nodes in dict nodes (version 1
+# named .pt members instead, and a version-2 reader refuses such a state)
+FORMAT_VERSION = 2
 _FORMAT = "skheatmap-safe"
 _INDEX = "skheatmap.json"
 _TRUSTED_PACKAGES = ("skheatmap", "sklearn")
