@@ -517,6 +517,8 @@ class _EncoderBuilder:
         if saved is not None:
             # refused now rather than at the next partial_fit if it does not fit the architecture
             estimator._blank_state(_training, "cpu").restore(saved)
+            # kept on the CPU, as fit keeps it, whatever device load mapped the tensors to
+            estimator._training_state = cpu_tensors(saved)
 
 
 class _PairClassifierBuilder:
