@@ -103,9 +103,10 @@ class TorchStateMixin:
     ``_torch_module_attributes``. Pickling stores each as a weightless copy (on
     torch's ``meta`` device) and a ``state_dict`` of CPU tensors; unpickling
     materialises the copy on the device the module was on, or on the CPU when
-    that is a CUDA device this machine lacks, and loads the weights into it. A
-    model fitted on a GPU thus loads on a machine without one, and no
-    ``torch.load`` is involved.
+    that is a CUDA device this machine lacks, and loads the weights into it, so
+    a model fitted on a GPU loads on a machine without one. (Pickles run code
+    when loaded: load only your own; :mod:`skheatmap.persistence` is the safe
+    format.)
     """
 
     _torch_module_attributes = ()
