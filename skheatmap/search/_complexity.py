@@ -12,7 +12,8 @@ __all__ = ["complexity_proxies", "count_parameters"]
 # fitted attributes that hold data, diagnostics or bookkeeping rather than learned numbers
 _NOT_PARAMETERS = frozenset(
     {"X_fit_", "y_fit_", "classes_", "feature_names_in_", "band_frequencies_",
-     "loss_curve_", "validation_loss_curve_", "segment_labels_", "history_"}
+     "loss_curve_", "validation_loss_curve_", "segment_labels_", "history_",
+     "margin_", "complexity_"}
 )  # fmt: skip
 
 
