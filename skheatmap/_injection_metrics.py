@@ -22,6 +22,7 @@ import numpy as np
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
+from ._bumps import raised_cosine_bump
 from ._denoising_metrics import band_mse, band_snr
 from ._event_metrics import detect_transients, event_detection_scores
 from ._metric_inputs import check_padded_recordings
@@ -112,7 +113,7 @@ def inject_transients(
     weights = _footprint(footprint, X.shape)
     rng = check_random_state(random_state)
     d = max(2, int(round(duration_s * fs)))
-    bump = amplitude * np.sin(np.pi * (np.arange(d) + 0.5) / d) ** 2
+    bump = amplitude * raised_cosine_bump(d)
     bump = bump.reshape(d, *[1] * (X.ndim - 2))
     injection = np.zeros_like(X)
     recordings, onsets = [], []

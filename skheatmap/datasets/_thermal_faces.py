@@ -29,6 +29,8 @@ from scipy.ndimage import gaussian_filter, gaussian_filter1d
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
+from .._bumps import raised_cosine_bump
+
 __all__ = ["REGIONS", "make_thermal_faces"]
 
 # Region name -> (x offset, y offset) in face half-axes, (sx, sy) blob widths in
@@ -398,7 +400,7 @@ def _event_field(event, face, n_frames):
     """The (T, I*J) temperature change of one transient: a raised-cosine bump."""
     bump = np.zeros(n_frames)
     d = event["duration"]
-    bump[event["onset"] : event["onset"] + d] = np.sin(np.pi * (np.arange(d) + 0.5) / d) ** 2
+    bump[event["onset"] : event["onset"] + d] = raised_cosine_bump(d)
     return event["amplitude"] * bump[:, np.newaxis] * face["footprints"][event["region"]]
 
 
