@@ -1,4 +1,6 @@
-"""Shared fixtures: seeds, dtypes and dtype-aware tolerances."""
+"""Shared fixtures: seeds, dtypes, dtype-aware tolerances and a code-running payload."""
+
+import pathlib
 
 import numpy as np
 import pytest
@@ -23,3 +25,20 @@ def atol(dtype):
 def global_random_seed(request):
     """A few fixed seeds for tests that must hold for any draw."""
     return request.param
+
+
+class _TouchOnUnpickle:
+    """Creates ``marker`` when unpickled, as the code in a malicious file would."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.marker,))
+
+
+@pytest.fixture
+def code_payload(tmp_path):
+    """An object whose unpickling runs code (it creates a file), and that file's path."""
+    marker = tmp_path / "code-ran"
+    return _TouchOnUnpickle(marker), marker

@@ -2,7 +2,6 @@
 
 import json
 import os
-import pathlib
 import pickle
 import stat
 import subprocess
@@ -216,16 +215,6 @@ def test_fit_needs_labels(recordings, tmp_path, capsys):
     assert "has no array 'y'" in _one_line_error(capsys, "fit")
 
 
-class _TouchOnUnpickle:
-    """Creates ``marker`` when unpickled, as the code in a malicious file would."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (pathlib.Path.touch, (self.marker,))
-
-
 @pytest.mark.parametrize(
     "content, message",
     [
@@ -236,13 +225,13 @@ class _TouchOnUnpickle:
     ids=["garbage", "pickle", "other-zip"],
 )
 def test_embed_refuses_a_model_file_not_written_by_fit_in_one_line(
-    recordings, tmp_path, capsys, content, message
+    recordings, tmp_path, capsys, content, message, code_payload
 ):
     _, path = recordings
-    marker = tmp_path / "code-ran"
+    payload, marker = code_payload
     model = tmp_path / "model.skh"
     if content == "pickle":  # an old-style model: it must not be unpickled
-        model.write_bytes(pickle.dumps(_TouchOnUnpickle(marker)))
+        model.write_bytes(pickle.dumps(payload))
     elif content == "zip-without-index":
         with zipfile.ZipFile(model, "w") as archive:
             archive.writestr("readme.txt", "hello")

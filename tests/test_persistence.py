@@ -3,7 +3,6 @@ that never unpickles code (so a received model cannot run anything on load)."""
 
 import io
 import json
-import pathlib
 import pickle
 import random
 import zipfile
@@ -220,16 +219,6 @@ def test_archive_naming_an_untrusted_class_is_refused(named, message, tmp_path):
         load(path)
 
 
-class _TouchOnUnpickle:
-    """Creates ``marker`` when unpickled, as the code in a malicious file would."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (pathlib.Path.touch, (self.marker,))
-
-
 @pytest.mark.parametrize(
     "replace_module, message",
     [
@@ -239,15 +228,15 @@ class _TouchOnUnpickle:
     ids=["module-replaced", "module-kept"],
 )
 def test_training_state_smuggled_under_a_class_alias_is_refused_without_running_it(
-    replace_module, message, data, tmp_path
+    replace_module, message, data, tmp_path, code_payload
 ):
-    # the audit's proof of concept: a public alias of the class name, and torch-pickled
-    # code where the encoder keeps the training state that partial_fit resumes from
-    marker = tmp_path / "code-ran"
+    # a public alias of the class name, and torch-pickled code where the encoder
+    # keeps the training state that partial_fit resumes from
+    payload, marker = code_payload
     path = tmp_path / "model.skh"
     save(fitted("ica-pcl", data), path)
     code = io.BytesIO()
-    torch.save({"model": _TouchOnUnpickle(marker)}, code)
+    torch.save({"model": payload}, code)
     payload = io.BytesIO()
     np.save(payload, np.frombuffer(code.getvalue(), dtype=np.uint8), allow_pickle=False)
 
