@@ -173,7 +173,7 @@ def test_encoder_fit_killed_mid_epoch_resumes_from_its_checkpoint(tmp_path, monk
     NonlinearICAEncoder(**{resumable.get_params()!r}).fit(data["X"])
     """
     _run_until_frozen_then_kill(tmp_path, body, freeze_at=freeze_at, data={"X": X})
-    assert (tmp_path / "checkpoints" / "nonlinear_ica.pt").exists()
+    assert len(list((tmp_path / "checkpoints").glob("nonlinear_ica-*.pt"))) == 1
     n_resumed, resumed = _count_optimiser_steps(monkeypatch, lambda: clone(resumable).fit(X))
     n_all, uninterrupted = _count_optimiser_steps(monkeypatch, lambda: clone(encoder).fit(X))
     # the resumed fit skips the checkpointed epochs and redoes only the one cut short
@@ -183,9 +183,23 @@ def test_encoder_fit_killed_mid_epoch_resumes_from_its_checkpoint(tmp_path, monk
     np.testing.assert_array_equal(resumed.transform(X), uninterrupted.transform(X))
 
 
+def test_encoder_fits_with_other_parameters_keep_separate_checkpoints(tmp_path):
+    X = np.random.default_rng(0).normal(size=(2, 60, 3))
+    encoder = clone(ENCODER).set_params(max_epochs=1, checkpoint_dir=str(tmp_path))
+    encoder.fit(X)
+    clone(encoder).set_params(lr=0.5).fit(X)
+    clone(encoder).fit(X[:, :50])
+    assert len(list(tmp_path.glob("nonlinear_ica-*.pt"))) == 3
+
+
 def test_encoder_refuses_the_checkpoint_of_another_fit(tmp_path):
     X = np.random.default_rng(0).normal(size=(2, 60, 3))
     encoder = clone(ENCODER).set_params(max_epochs=1, checkpoint_dir=str(tmp_path))
     encoder.fit(X)
+    (mine,) = tmp_path.glob("nonlinear_ica-*.pt")
+    other = tmp_path / "other"
+    clone(encoder).set_params(lr=0.5, checkpoint_dir=str(other)).fit(X)
+    (theirs,) = other.glob("nonlinear_ica-*.pt")
+    theirs.replace(mine)  # a file under this fit's name, written by another fit
     with pytest.raises(ValueError, match="written by a fit with other parameters or data"):
-        clone(encoder).set_params(lr=0.5).fit(X)
+        clone(encoder).fit(X)

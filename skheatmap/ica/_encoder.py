@@ -20,7 +20,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._checkpoint import checkpoint_path, fingerprint, load_checkpoint, save_checkpoint
+from .._checkpoint import (
+    canonical_params,
+    fingerprint,
+    fit_checkpoint_path,
+    load_checkpoint,
+    save_checkpoint,
+)
 from .._torch import TorchStateMixin, import_torch, seeded_torch_rng
 from .._validation import as_series, lengths_of, restore_ndim, validate_recordings
 
@@ -139,9 +145,12 @@ class NonlinearICAEncoder(
     checkpoint_dir : str or path-like, default=None
         Folder for a checkpoint written after every epoch of :meth:`fit`
         (network, optimiser, EMA, early-stopping record, restart index, RNG
-        states; loaded with ``weights_only=True``). A ``fit`` with the same
-        parameters and data resumes from it and ends with the result of an
-        uninterrupted fit; one with other parameters or data is refused.
+        states; loaded with ``weights_only=True``). Each fit has its own file,
+        named after a fingerprint of its parameters and data, so the fits of a
+        cross-validation or a search can share the folder. A ``fit`` with the
+        same parameters and data resumes from its file and ends with the result
+        of an uninterrupted fit; a file under its name written by another fit
+        is refused.
     device : str or torch.device, default="cpu"
         Where the network is trained. The fitted encoder lives on the CPU.
     n_jobs : int, default=None
@@ -730,12 +739,19 @@ class _Checkpoint:
     def __init__(self, encoder, examples, device):
         self.encoder = encoder
         self.device = device
-        self.path = checkpoint_path(encoder.checkpoint_dir, "nonlinear_ica.pt")
-        if self.path is not None:
+        # one file per fit, named after its fingerprint: the fits of a search or a
+        # cross-validation that share checkpoint_dir keep separate checkpoints
+        self.path = self.fingerprint = None
+        if encoder.checkpoint_dir is not None:
             params = {k: v for k, v in encoder.get_params().items()
                       if k not in ("checkpoint_dir", "verbose", "n_jobs", "device")}  # fmt: skip
             self.fingerprint = fingerprint(
-                params, examples.inputs.cpu().numpy(), examples.segments.cpu().numpy()
+                canonical_params(params),
+                examples.inputs.cpu().numpy(),
+                examples.segments.cpu().numpy(),
+            )
+            self.path = fit_checkpoint_path(
+                encoder.checkpoint_dir, "nonlinear_ica", self.fingerprint
             )
 
     def load(self):
