@@ -149,8 +149,9 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         Keyword arguments of each encoder step's ``to_torch``, by step name
         (``"encoder"`` when the encoder is not a Pipeline), e.g.
         ``{"heatmapembedder": {"orthogonal": True}}`` to keep the eigenfaces
-        orthonormal while they train, or ``{"heatmapembedder":
-        {"temperature": 0.05}}`` for soft histogram bins.
+        orthonormal while they train, ``{"nonlinearicaencoder": {"orthogonal":
+        True}}`` to keep the TCL unmixing a rotation of its whitened input, or
+        ``{"heatmapembedder": {"temperature": 0.05}}`` for soft histogram bins.
     max_epochs : int, default=30
     lr : float, default=0.05
         Adam learning rate of the pair model; the encoder uses ``encoder_lr``.

@@ -356,6 +356,31 @@ def test_end_to_end_eigenfaces_stay_orthonormal_with_the_twin_option():
     np.testing.assert_allclose(clf.encode(faces.X), clf.encoder_.transform(faces.X), atol=1e-8)
 
 
+def test_end_to_end_ica_unmixing_stays_a_rotation_with_the_twin_option():
+    from sklearn.pipeline import make_pipeline
+
+    from skheatmap.ica import NonlinearICAEncoder
+
+    rng = np.random.default_rng(0)
+    X, y, groups = rng.laplace(size=(12, 60, 4)), np.repeat([0, 1, 2], 4), np.tile(np.arange(4), 3)
+    encoder = make_pipeline(NonlinearICAEncoder(
+        objective="tcl", segment_length=20, n_components=3, max_epochs=2,
+        hidden_layer_sizes=(8,), random_state=0,
+    ))  # fmt: skip
+    clf = SoftDTWPairClassifier(
+        encoder=encoder, twin_options={"nonlinearicaencoder": {"orthogonal": True}},
+        max_epochs=3, random_state=0,
+    ).fit(X, y, groups)  # fmt: skip
+    ica = clf.encoder_[-1]
+    unmixing = ica.module_.unmixing.weight.detach().numpy()
+    assert not np.allclose(unmixing, ica.ica_.components_)  # trained end to end
+    # still FastICA's form: unit-variance scales times a rotation of the whitened features
+    scaled_rotation = unmixing @ np.linalg.pinv(ica.ica_.whitening_)
+    rotation = scaled_rotation / np.linalg.norm(scaled_rotation, axis=1, keepdims=True)
+    np.testing.assert_allclose(rotation @ rotation.T, np.eye(3), atol=1e-10)
+    np.testing.assert_allclose(clf.encode(X), ica.transform(X), atol=1e-10)
+
+
 def test_twin_options_for_a_missing_step_are_refused(data):
     X, y, _ = data
     clf = SoftDTWPairClassifier(encoder=_Projection(), twin_options={"embed": {}}, max_epochs=1)

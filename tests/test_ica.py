@@ -470,6 +470,40 @@ def test_from_torch_writes_trained_weights_back():
     )
 
 
+def test_orthogonal_twin_equals_transform_and_its_rotation_stays_orthogonal():
+    X = _series()
+    encoder = NonlinearICAEncoder(segment_length=10, **FAST).fit(X)
+    twin = encoder.to_torch(orthogonal=True)
+    np.testing.assert_allclose(
+        twin(torch.tensor(X)).detach().numpy(), encoder.transform(X), rtol=0, atol=1e-10
+    )
+    # the FastICA factors: components = diag(scale) @ rotation @ whitening
+    weight, bias = twin.unmixing.linear_weights()
+    np.testing.assert_allclose(weight.numpy(), encoder.ica_.components_, atol=1e-12)
+    np.testing.assert_allclose(bias.numpy(), -encoder.ica_.components_ @ encoder.ica_.mean_,
+                               atol=1e-12)  # fmt: skip
+    initial = twin.unmixing.rotation.weight.detach().clone()
+    optimiser = torch.optim.SGD(twin.unmixing.parameters(), lr=0.1)
+    for _ in range(5):
+        optimiser.zero_grad()
+        twin(torch.tensor(X))[..., 0].pow(4).mean().backward()  # not rotation-invariant
+        optimiser.step()
+    rotation = twin.unmixing.rotation.weight.detach()
+    assert not torch.allclose(rotation, initial, atol=1e-3)  # it trained
+    np.testing.assert_allclose((rotation @ rotation.T).numpy(), np.eye(len(rotation)), atol=1e-10)
+    assert not np.allclose(twin.unmixing.linear_weights()[0].numpy(), encoder.ica_.components_)
+    encoder.from_torch(twin)  # written back as the plain linear unmixing
+    np.testing.assert_allclose(
+        encoder.transform(X), twin(torch.tensor(X)).detach().numpy(), rtol=0, atol=1e-10
+    )
+
+
+def test_orthogonal_twin_needs_the_tcl_unmixing():
+    encoder = NonlinearICAEncoder(objective="pcl", **FAST).fit(_series())
+    with pytest.raises(ValueError, match="orthogonal=True constrains the FastICA unmixing"):
+        encoder.to_torch(orthogonal=True)
+
+
 def test_from_torch_rejects_another_architecture():
     encoder = NonlinearICAEncoder(segment_length=10, **FAST).fit(_series())
     other = NonlinearICAEncoder(segment_length=10, **{**FAST, "hidden_layer_sizes": (4,)})

@@ -449,20 +449,54 @@ class NonlinearICAEncoder(
             Z = module(torch.tensor(series)).numpy()
         return restore_ndim(Z, X)
 
-    def to_torch(self):
+    def to_torch(self, *, orthogonal=False):
         """The fitted encoder as a float64 ``nn.Module`` whose forward equals ``transform``.
 
         The module maps ``(N, K)`` frames or ``(n, T, K)`` series; it includes
         the whitening and, for TCL, the FastICA unmixing as linear layers, so
         it can be trained end to end. Call ``.float()`` for float32.
 
+        Parameters
+        ----------
+        orthogonal : bool, default=False
+            For ``objective="tcl"``: train the FastICA unmixing as FastICA
+            estimates it, an orthogonal rotation of its whitened input (an
+            :class:`~skheatmap.ica._networks.OrthogonalUnmixing` layer, through
+            torch's orthogonal parametrisation) with the whitening and the
+            unit-variance scales fixed, instead of a free linear map.
+
         Returns
         -------
         module : NonlinearICANetwork
             An independent copy.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skheatmap.ica import NonlinearICAEncoder
+        >>> X = np.random.default_rng(0).laplace(size=(2, 200, 3))
+        >>> encoder = NonlinearICAEncoder(objective="tcl", segment_length=50, max_epochs=2,
+        ...                               hidden_layer_sizes=(8,), random_state=0).fit(X)
+        >>> twin = encoder.to_torch(orthogonal=True)
+        >>> import torch
+        >>> bool(np.allclose(twin(torch.from_numpy(X)).detach().numpy(), encoder.transform(X)))
+        True
         """
         check_is_fitted(self)
-        return copy.deepcopy(self.module_)
+        twin = copy.deepcopy(self.module_)
+        if orthogonal:
+            if self.ica_ is None:
+                raise ValueError(
+                    f"orthogonal=True constrains the FastICA unmixing of objective='tcl'; "
+                    f"this encoder was fitted with objective={self.objective!r}, which has "
+                    "none. Use orthogonal=False."
+                )
+            from ._networks import OrthogonalUnmixing
+
+            twin.unmixing = OrthogonalUnmixing(
+                self.ica_.components_, self.ica_.whitening_, self.ica_.mean_
+            )
+        return twin
 
     def from_torch(self, module):
         """Load the weights of a (further trained) twin back into this encoder.
@@ -470,7 +504,8 @@ class NonlinearICAEncoder(
         Parameters
         ----------
         module : NonlinearICANetwork
-            A module with the architecture of :meth:`to_torch`'s.
+            A module with the architecture of :meth:`to_torch`'s (either
+            form of the unmixing).
 
         Returns
         -------
@@ -478,8 +513,13 @@ class NonlinearICAEncoder(
         """
         check_is_fitted(self)
         updated = copy.deepcopy(self.module_)
+        state = module.state_dict()
+        if hasattr(getattr(module, "unmixing", None), "linear_weights"):
+            # an orthogonal twin (to_torch(orthogonal=True)): back to the plain linear layer
+            state = {k: v for k, v in state.items() if not k.startswith("unmixing.")}
+            state["unmixing.weight"], state["unmixing.bias"] = module.unmixing.linear_weights()
         try:
-            updated.load_state_dict(module.state_dict())
+            updated.load_state_dict(state)
         except (RuntimeError, AttributeError) as error:
             raise ValueError(
                 f"module does not have the architecture of this encoder's to_torch() twin: {error}"

@@ -7,12 +7,14 @@ unmixing that follows TCL. ``transform`` runs this very module, so the sklearn
 face and the torch face cannot disagree.
 """
 
+import numpy as np
+
 from .._torch import import_torch
 
 torch = import_torch()
 nn = torch.nn
 
-__all__ = ["Maxout", "flatten_windows", "make_mlp", "NonlinearICANetwork"]
+__all__ = ["Maxout", "flatten_windows", "make_mlp", "NonlinearICANetwork", "OrthogonalUnmixing"]
 
 _ELEMENTWISE = {
     "relu": nn.ReLU,
@@ -166,3 +168,47 @@ class NonlinearICANetwork(nn.Module):
             f"feature_activation={self.feature_activation!r}, window={self.window}, "
             f"stride={self.stride}"
         )
+
+
+class OrthogonalUnmixing(nn.Module):
+    """FastICA's unmixing with its rotation kept orthogonal while it trains.
+
+    FastICA unmixes whitened features with an orthogonal rotation and then
+    rescales each source to unit variance: ``components = diag(scale) @
+    rotation @ whitening``. Only ``rotation`` is trainable, through an
+    orthogonal parametrisation, so end-to-end training moves the unmixing
+    along the manifold FastICA searches; the whitening, the mean and the
+    scales stay fixed. At construction ``forward`` equals the plain linear
+    unmixing ``components @ (z - mean)``.
+
+    Parameters
+    ----------
+    components : ndarray of shape (L, L)
+        FastICA's ``components_``.
+    whitening : ndarray of shape (L, L)
+        FastICA's ``whitening_`` (full rank).
+    mean : ndarray of shape (L,)
+        FastICA's ``mean_``.
+    """
+
+    def __init__(self, components, whitening, mean):
+        super().__init__()
+        # components @ pinv(whitening) = diag(scale) @ rotation, with unit rows in rotation
+        scaled_rotation = components @ np.linalg.pinv(whitening)
+        scale = np.linalg.norm(scaled_rotation, axis=1)
+        as_tensor = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64))  # noqa: E731
+        self.register_buffer("whitening", as_tensor(whitening))
+        self.register_buffer("mean", as_tensor(mean))
+        self.register_buffer("scale", as_tensor(scale))
+        self.rotation = nn.Linear(len(scale), len(scale), bias=False, dtype=torch.float64)
+        nn.utils.parametrizations.orthogonal(self.rotation)
+        self.rotation.weight = as_tensor(scaled_rotation / scale[:, np.newaxis])
+
+    def forward(self, features):
+        return self.scale * self.rotation((features - self.mean) @ self.whitening.T)
+
+    def linear_weights(self):
+        """``(weight, bias)`` of the equivalent plain linear unmixing."""
+        with torch.no_grad():
+            weight = self.scale[:, None] * (self.rotation.weight @ self.whitening)
+            return weight, -weight @ self.mean
