@@ -128,7 +128,9 @@ def _engine(X, Y, pairs, want_grad=True, n_workers=1, band=-1):
     return soft_dtw_blocks(X, Y, lx, ly, pairs, 0.7, band, scale, want_grad, False, n_workers)
 
 
-def test_engine_results_do_not_depend_on_the_number_of_threads():
+def test_engine_results_do_not_depend_on_the_number_of_threads(monkeypatch):
+    # every pair worth a thread, however small
+    monkeypatch.setattr("skheatmap.softdtw._numba_kernels._MIN_CELLS_PER_WORKER", 1)
     rng = np.random.default_rng(30)
     X, Y = rng.normal(size=(5, 17, 3)), rng.normal(size=(4, 11, 3))
     pairs = list(itertools.product(range(5), range(4)))

@@ -24,6 +24,7 @@ kept cells are therefore one run of rows, found by two pointers
 (``_diagonal_spans``), so a band saves memory and time alike.
 """
 
+import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -364,7 +365,8 @@ def soft_dtw_blocks(X, Y, lx, ly, pairs, gamma, band, scale, want_grad, want_ali
         np.zeros((n_pairs if want_alignment else 0, N, M)),
     )
     xts, yrs = _time_major(X, lx, False), _time_major(Y, ly, True)
-    n_workers = max(1, min(n_workers, n_pairs))
+    n_cells = int((lx[pairs[:, 0]] * ly[pairs[:, 1]]).sum())
+    n_workers = max(1, min(n_workers, n_pairs, n_cells // _MIN_CELLS_PER_WORKER))
     # A few chunks per thread balance the load without much per-chunk set-up.
     bounds = np.linspace(0, n_pairs, min(n_pairs, 4 * n_workers) + 1).astype(np.int64)
     chunks = [np.array(bounds[c : c + 2]) for c in range(len(bounds) - 1)]
@@ -381,9 +383,19 @@ def soft_dtw_blocks(X, Y, lx, ly, pairs, gamma, band, scale, want_grad, want_ali
         for chunk in chunks:
             run(chunk)
     else:
-        with ThreadPoolExecutor(n_workers) as pool:
-            list(pool.map(run, chunks))
+        list(_workers(n_workers).map(run, chunks))
     return outputs
+
+
+# Below this many DP cells per thread, starting work on another thread costs more
+# than it saves (small pairs, short series: the fits of a coarse search).
+_MIN_CELLS_PER_WORKER = 1 << 18
+
+
+@functools.cache
+def _workers(n_workers):
+    """A thread pool kept for the process: starting threads on every call is slow."""
+    return ThreadPoolExecutor(n_workers, thread_name_prefix="skheatmap-softdtw")
 
 
 @njit(cache=True, error_model="numpy")
