@@ -668,3 +668,15 @@ def test_unknown_calibration_strategy_is_refused(fitted, data):
     pairs, labels = label_pairs(y)
     with pytest.raises(ValueError, match="strategy must be 'accuracy' or 'f1', got 'auc'"):
         fitted.calibrate_threshold(X, pairs, labels, strategy="auc")
+
+
+def test_rank_roc_auc_equals_sklearn_with_ties_and_one_class():
+    from skheatmap.classifier import _rank_roc_auc
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        labels = rng.integers(0, 2, size=40)
+        scores = rng.integers(0, 6, size=40).astype(float)  # many ties
+        assert _rank_roc_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores),
+                                                             abs=1e-15)  # fmt: skip
+    assert np.isnan(_rank_roc_auc(np.ones(5), np.arange(5.0)))
