@@ -125,7 +125,8 @@ def percentile_kernel(frames, fractions):
     the values of the buckets holding a requested rank are gathered and those
     few small buckets sorted. The buckets span the previous frame's range
     (consecutive video frames are alike; values outside it fall into the end
-    buckets, which only costs time), so each frame is read twice.
+    buckets, which only costs time). Each frame is read twice; the second
+    read takes only the values whose bucket (noted in the first) is wanted.
     """
     n_frames, n_pixels = frames.shape
     n_ranks = 2 * fractions.size
@@ -140,6 +141,7 @@ def percentile_kernel(frames, fractions):
     ranks = np.empty(n_ranks, np.int64)
     buffer = np.empty(n_pixels, np.float64)
     fill = np.empty(n_ranks, np.int64)
+    bucket_of = np.empty(n_pixels, np.int32)  # -1 for NaN
     low, high = np.inf, -np.inf
     for f in range(n_frames):
         row = frames[f]
@@ -157,11 +159,14 @@ def percentile_kernel(frames, fractions):
         next_low, next_high = np.inf, -np.inf
         for p in range(n_pixels):
             v = np.float64(row[p])
+            b = -1
             if v == v:
                 n += 1
-                starts[_bucket(v, low, scale, n_buckets - 1) + 1] += 1
+                b = _bucket(v, low, scale, n_buckets - 1)
+                starts[b + 1] += 1
                 next_low = min(next_low, v)
                 next_high = max(next_high, v)
+            bucket_of[p] = b
         if n > 0 and next_low == next_high:
             out[f, :] = next_low
         elif n > 0:
@@ -182,13 +187,12 @@ def percentile_kernel(frames, fractions):
                     total += starts[b + 1] - starts[b]
                     n_slots += 1
             fill[:n_slots] = slot_start[:n_slots]
-            for p in range(n_pixels):
-                v = np.float64(row[p])
-                if v == v:
-                    s = slot_of[_bucket(v, low, scale, n_buckets - 1)]
-                    if s >= 0:
-                        buffer[fill[s]] = v
-                        fill[s] += 1
+            for p in range(n_pixels):  # the second read: only the wanted buckets' values
+                b = bucket_of[p]
+                if b >= 0 and slot_of[b] >= 0:
+                    s = slot_of[b]
+                    buffer[fill[s]] = row[p]
+                    fill[s] += 1
             for s in range(n_slots):
                 buffer[slot_start[s] : fill[s]].sort()
             for k in range(fractions.size):
