@@ -1,4 +1,4 @@
-"""Stage B in shared Optuna storage: two processes on one journal, and kill-and-resume."""
+"""Searches in shared Optuna storage: two processes on one journal, kill-and-resume, reuse."""
 
 import importlib.util
 import os
@@ -7,7 +7,14 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pytest
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skheatmap.search import Real, TwoStageSearchCV, categorical_space
 
 optuna = pytest.importorskip("optuna")
 
@@ -27,10 +34,11 @@ SCRIPT = textwrap.dedent(
 
 
     class SlowLogistic(ClassifierMixin, BaseEstimator):
-        def __init__(self, C=1.0, fit_intercept=True, delay=0.0):
+        delay = 0.0  # the pace of this process's fits, not a parameter of the search
+
+        def __init__(self, C=1.0, fit_intercept=True):
             self.C = C
             self.fit_intercept = fit_intercept
-            self.delay = delay
 
         def fit(self, X, y):
             time.sleep(self.delay)
@@ -52,13 +60,14 @@ SCRIPT = textwrap.dedent(
 
 
     def run(journal, n_trials, delay):
+        SlowLogistic.delay = delay
         X, y = make_classification(n_samples=60, random_state=0)
         space = categorical_space(
             SlowLogistic(), {"fit_intercept": [True]},
             continuous={"C": Real(0.01, 10.0, log=True)},
         )
         search = TwoStageSearchCV(
-            SlowLogistic(delay=delay), space, cv=2, top_k=1, n_trials=n_trials,
+            SlowLogistic(), space, cv=2, top_k=1, n_trials=n_trials,
             warm_start=False, storage=journal, study_name="shared", random_state=0,
         )
         return search.fit(X, y)
@@ -174,4 +183,115 @@ def test_interrupted_search_resumes_in_the_same_journal(journal_module, tmp_path
     assert len(finished(trials)) == 6
     # the interrupted trial stays RUNNING, as a killed process's would, and does not count
     assert [t.state.name for t in trials].count("RUNNING") == 1
-    assert search.n_fits_ == 2 + 2 * 3  # Stage A again, then only the 3 missing trials
+    assert search.n_fits_ == 2 * 3  # Stage A from the journal, then the 3 missing trials
+
+
+# ---------------------------------------------------------------- Stage A in storage
+
+
+class CountedLogistic(LogisticRegression):
+    """Logistic regression that counts its fits in ``FITS`` (and stops when told to)."""
+
+    def fit(self, X, y):
+        FITS.append(1)
+        if len(FITS) == STOP_AT_FIT[0]:
+            raise Interrupted
+        return super().fit(X, y)
+
+
+FITS, STOP_AT_FIT = [], [0]
+# 4 branches x 2 points, 3 folds, factor 2: rungs of 15, 30 and 60 recordings
+STAGE_A_EVALUATIONS = 8 + 4 + 2
+
+
+@pytest.fixture
+def fits():
+    FITS.clear()
+    STOP_AT_FIT[0] = 0
+    return FITS
+
+
+@pytest.fixture(scope="module")
+def screening_data():
+    X, y = make_classification(n_samples=90, random_state=0)
+    return X, y, np.repeat(np.arange(9), 10)
+
+
+def screening_search(storage, **params):
+    estimator = make_pipeline(StandardScaler(), CountedLogistic())
+    space = categorical_space(
+        estimator, {"countedlogistic__fit_intercept": [True, False],
+                    "standardscaler__with_std": [True, False]},
+        continuous={"countedlogistic__C": Real(0.01, 10.0, log=True)},
+    )  # fmt: skip
+    defaults = dict(cv=3, factor=2, min_resources=15, n_candidates_per_branch=2, top_k=1,
+                    n_trials=0, refit=False, storage=storage, study_name="screen",
+                    random_state=0)  # fmt: skip
+    return TwoStageSearchCV(estimator, space, **{**defaults, **params})
+
+
+def assert_same_results(a, b):
+    for key in ("stage", "branch", "trial", "fidelity", "mean_test_score", "rank_test_score",
+                "split0_test_score", "split1_test_score", "split2_test_score"):  # fmt: skip
+        np.testing.assert_array_equal(a.cv_results_[key], b.cv_results_[key])
+    assert a.best_params_ == b.best_params_
+
+
+def stored_evaluations(journal):
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal))
+    )
+    return optuna.load_study(study_name="screen[stage A]", storage=storage).trials
+
+
+def test_a_repeated_search_fits_nothing_again(screening_data, fits, tmp_path):
+    X, y, groups = screening_data
+    journal = tmp_path / "search.journal"
+    first = screening_search(journal, n_trials=2).fit(X, y, groups=groups)
+    # Stage B: the warm start (Stage A's best, not refitted) and 1 TPE trial
+    assert len(fits) == first.n_fits_ == (STAGE_A_EVALUATIONS + 1) * 3
+    assert len(stored_evaluations(journal)) == STAGE_A_EVALUATIONS
+
+    fits.clear()
+    second = screening_search(journal, n_trials=2).fit(X, y, groups=groups)
+    assert len(fits) == second.n_fits_ == 0
+    assert_same_results(second, first)
+
+
+def test_a_search_interrupted_in_stage_a_refits_only_unfinished_evaluations(
+    screening_data, fits, tmp_path
+):
+    X, y, groups = screening_data
+    journal = tmp_path / "search.journal"
+    uninterrupted = screening_search(None).fit(X, y, groups=groups)
+    fits.clear()
+    STOP_AT_FIT[0] = 5 * 3 + 2  # in the 6th evaluation of the first rung
+    with pytest.raises(Interrupted):
+        screening_search(journal).fit(X, y, groups=groups)
+    assert len(stored_evaluations(journal)) == 5
+
+    fits.clear()
+    STOP_AT_FIT[0] = 0
+    resumed = screening_search(journal).fit(X, y, groups=groups)
+    assert len(fits) == resumed.n_fits_ == (STAGE_A_EVALUATIONS - 5) * 3
+    assert_same_results(resumed, uninterrupted)
+
+
+@pytest.mark.parametrize("change", ["factor", "data"])
+def test_another_search_does_not_reuse_the_stored_evaluations(
+    screening_data, fits, tmp_path, change
+):
+    X, y, groups = screening_data
+    journal = tmp_path / "search.journal"
+    screening_search(journal).fit(X, y, groups=groups)
+    search, X = (
+        (screening_search(journal, factor=3), X) if change == "factor"
+        else (screening_search(journal), X + 1.0)
+    )  # fmt: skip
+    fits.clear()
+    with pytest.raises(ValueError, match="study 'screen\\[stage A\\]'.*another study_name"):
+        search.fit(X, y, groups=groups)
+    assert fits == []
+    # under its own name, the other search starts afresh
+    search.set_params(study_name="other").fit(X, y, groups=groups)
+    assert len(fits) == search.n_fits_ > 0

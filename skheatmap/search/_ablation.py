@@ -91,11 +91,11 @@ def single_axis_ablation(estimator, X, y, *, axes=None, base_params=None, groups
         cv = GroupKFold(n_splits=5 if cv is None else cv)
     cv = check_cv(cv, y, classifier=get_tags(estimator).estimator_type == "classifier")
     splits = list(cv.split(X, y, groups))
-    summaries = cross_validate_candidates(
+    summaries = list(cross_validate_candidates(
         estimator, [params for *_, params in points], X, y, groups, splits,
         Fidelity("n_samples", np.inf, full=True), check_scoring(estimator, scoring=scoring),
         n_jobs=n_jobs, error_score=error_score,
-    )  # fmt: skip
+    ))  # fmt: skip
     base_score = summaries[0]["mean_test_score"]
     rows = [
         {"axis": axis, "value": value, "is_base": axis == "base", **summary,

@@ -6,6 +6,7 @@ import traceback
 
 import numpy as np
 from joblib import Parallel, delayed
+from joblib.parallel import get_active_backend
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
@@ -134,10 +135,12 @@ def cross_validate_candidates(
     active joblib backend (loky, threads, or dask with
     ``joblib.parallel_config(backend="dask")``) spreads them.
 
-    Returns
-    -------
-    summaries : list of dict
-        One :func:`summarize` dict per candidate.
+    Yields
+    ------
+    summary : dict
+        One :func:`summarize` dict per candidate, in order, as soon as its
+        fits are done (when the backend returns results as they come; else
+        once all are).
     """
     tasks = [
         delayed(fit_and_score)(
@@ -147,6 +150,12 @@ def cross_validate_candidates(
         for params in candidates
         for train, test in splits
     ]
-    results = Parallel(n_jobs=n_jobs, verbose=verbose)(tasks)
-    n_splits = len(splits)
-    return [summarize(results[i : i + n_splits]) for i in range(0, len(results), n_splits)]
+    streams = get_active_backend()[0].supports_return_generator
+    results = Parallel(n_jobs=n_jobs, verbose=verbose,
+                       return_as="generator" if streams else "list")(tasks)  # fmt: skip
+    folds = []
+    for result in results:
+        folds.append(result)
+        if len(folds) == len(splits):
+            yield summarize(folds)
+            folds = []

@@ -9,11 +9,9 @@ from joblib import Parallel, delayed
 from ._evaluation import continues_by_partial_fit, fit_and_score, summarize
 from ._fidelity import Fidelity, epoch_parameters
 from ._optuna import import_optuna
+from ._storage import FINISHED, json_record
 
-__all__ = ["epoch_rungs", "optimize_branch", "recorded_result"]
-
-_FINISHED = ("COMPLETE", "PRUNED")
-_MAX_ERROR_CHARS = 2000
+__all__ = ["epoch_rungs", "optimize_branch"]
 
 
 def epoch_rungs(estimator, factor, pruning):
@@ -31,15 +29,6 @@ def epoch_rungs(estimator, factor, pruning):
     amounts = sorted({max(1, math.ceil(largest / factor**k))
                       for k in range(int(math.log(largest, factor) + 1e-9) + 1)})  # fmt: skip
     return [Fidelity("epochs", a, full=a == largest) for a in amounts]
-
-
-def _json_safe(summary, fidelity):
-    record = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-              for k, v in summary.items()}  # fmt: skip
-    if record["error"]:
-        record["error"] = record["error"][-_MAX_ERROR_CHARS:]
-    record.update(resource=fidelity.resource, fidelity=float(fidelity.value), full=fidelity.full)
-    return record
 
 
 def _objective(branch, estimator, X, y, groups, splits, scorer, rungs, *, n_jobs,
@@ -65,7 +54,7 @@ def _objective(branch, estimator, X, y, groups, splits, scorer, rungs, *, n_jobs
             summary = summarize(results)
             n_fits += len(results)
             fit_time += sum(r["fit_time"] for r in results)
-            record = _json_safe(summary, fidelity)
+            record = json_record(summary, fidelity)
             trial.set_user_attr("result", {**record, "n_fits": n_fits, "total_fit_time": fit_time})
             score = summary["mean_test_score"]
             if not np.isfinite(score):
@@ -77,23 +66,6 @@ def _objective(branch, estimator, X, y, groups, splits, scorer, rungs, *, n_jobs
         return score
 
     return objective
-
-
-def recorded_result(trial):
-    """The result a Stage-B ``trial`` recorded, if it ran to its end; else None.
-
-    A trial that ran to its end is complete, pruned, or failed because its
-    fits failed (its NaN score is what Optuna marks FAIL). A trial still
-    running (in a peer process, or left behind by a killed one) or
-    interrupted mid-rung has only a partial result, which is not reported.
-    """
-    result = trial.user_attrs.get("result")
-    if result is None:
-        return None
-    state = trial.state.name
-    if state in _FINISHED or (state == "FAIL" and result["mean_test_score"] is None):
-        return result
-    return None
 
 
 def _warm_start(study, branch, screened):
@@ -110,7 +82,7 @@ def _warm_start(study, branch, screened):
     if fidelity.full and np.isfinite(score):
         trial = optuna.trial.create_trial(
             params=numbers, distributions=branch.optuna_distributions(), value=score,
-            user_attrs={"result": _json_safe(summary, fidelity), "warm_start": "stage_a_result"},
+            user_attrs={"result": json_record(summary, fidelity), "warm_start": "stage_a_result"},
         )  # fmt: skip
         study.add_trial(trial)
     else:
@@ -131,7 +103,7 @@ def optimize_branch(study, branch, estimator, X, y, groups, splits, scorer, rung
         n_trials = min(n_trials, 1)  # every trial of a branch without Θ_c would be the same
     if warm_start:
         _warm_start(study, branch, screened)
-    states = tuple(getattr(optuna.trial.TrialState, s) for s in _FINISHED)
+    states = tuple(getattr(optuna.trial.TrialState, s) for s in FINISHED)
     remaining = n_trials - len(study.get_trials(deepcopy=False, states=states))
     if remaining <= 0:
         return study

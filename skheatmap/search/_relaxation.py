@@ -299,10 +299,10 @@ def relaxed_axis_selection(estimator, axis, X, y, *, values=None, groups=None, c
         cv = GroupKFold(n_splits=5 if cv is None else cv)
     splits = list(check_cv(cv, y, classifier=True).split(X, y, groups))
     candidates = [{axis: values[i]} for i in order]
-    summaries = cross_validate_candidates(
+    summaries = list(cross_validate_candidates(
         estimator, candidates, X, y, groups, splits, Fidelity("n_samples", np.inf, full=True),
         check_scoring(estimator, scoring=scoring), n_jobs=n_jobs,
-    )  # fmt: skip
+    ))  # fmt: skip
     table = rows_to_columns([
         {"value": values[i], "probability": float(probabilities[i]), **s, "params": params}
         for i, s, params in zip(order, summaries, candidates, strict=True)

@@ -66,12 +66,19 @@ def halving_schedule(resource, estimator, n_train, n_classes, *, factor, min_res
 
 def screen_branches(estimator, space, X, y, groups, splits, scorer, schedule, *,
                     n_candidates_per_branch, factor, top_k, n_jobs, random_state,
-                    error_score, verbose):  # fmt: skip
+                    error_score, verbose, store=None):  # fmt: skip
     """Successive halving over ``n_candidates_per_branch`` points of every branch.
 
     The first point of a branch is the centre of Θ_c (the defaults), the others
     are random. After each rung the best ``1/factor`` of the candidates (at
     least ``top_k``) move on to the next, richer, fidelity.
+
+    With a :class:`~skheatmap.search._storage.ScreeningStore`, every
+    evaluation is stored as soon as its fits are done, and one already
+    stored (by an interrupted run, or a peer process) is taken from there
+    instead of being fitted again. An evaluation is identified by its rung,
+    candidate, point and subsampling seed, so only a run drawing the same
+    ones (the same ``random_state``) reuses it.
 
     Returns
     -------
@@ -83,6 +90,8 @@ def screen_branches(estimator, space, X, y, groups, splits, scorer, schedule, *,
     best : dict
         Branch index → ``(sort key, numbers, fidelity, score, summary)`` of its
         best candidate.
+    n_evaluated : int
+        Evaluations fitted by this call (the others came from ``store``).
     """
     rng = check_random_state(random_state)
     candidates = []
@@ -90,27 +99,42 @@ def screen_branches(estimator, space, X, y, groups, splits, scorer, schedule, *,
         candidates.append((index, branch.center()))
         candidates.extend((index, branch.sample(rng)) for _ in range(n_candidates_per_branch - 1))
     alive = list(range(len(candidates)))
-    rows, best = [], {}
+    rows, best, n_evaluated = [], {}, 0
     for rung, fidelity in enumerate(schedule):
-        params = [space[candidates[c][0]].params(candidates[c][1]) for c in alive]
-        summaries = cross_validate_candidates(
-            estimator, params, X, y, groups, splits, fidelity, scorer, n_jobs=n_jobs,
-            random_state=rng.randint(np.iinfo(np.int32).max), error_score=error_score,
-            verbose=verbose,
+        seed = rng.randint(np.iinfo(np.int32).max)
+        keys, stored = {}, {}
+        if store is not None:
+            keys = {c: store.key(rung, c, seed, candidates[c][1]) for c in alive}
+            stored = store.finished()
+        summaries = {c: stored[keys[c]] for c in alive if keys.get(c) in stored}
+        missing = [c for c in alive if c not in summaries]
+        evaluated = cross_validate_candidates(
+            estimator, [space[candidates[c][0]].params(candidates[c][1]) for c in missing],
+            X, y, groups, splits, fidelity, scorer, n_jobs=n_jobs, random_state=seed,
+            error_score=error_score, verbose=verbose,
         )  # fmt: skip
-        for c, summary in zip(alive, summaries, strict=True):
+        for c, summary in zip(missing, evaluated, strict=True):
+            if store is not None:
+                store.record(keys[c], summary, fidelity, branch=space[candidates[c][0]].tag,
+                             rung=rung, candidate=c)  # fmt: skip
+            summaries[c] = summary
+        n_evaluated += len(missing)
+        for c in alive:
             branch, numbers = candidates[c]
+            summary = summaries[c]
             rows.append({"candidate": c, "branch": branch, "numbers": numbers, "rung": rung,
                          "fidelity": fidelity, **summary})  # fmt: skip
             key = (rung, _finite(summary["mean_test_score"]))
             if branch not in best or key > best[branch][0]:
                 best[branch] = (key, numbers, fidelity, summary["mean_test_score"], summary)
         if rung + 1 < len(schedule):
-            order = np.argsort([-_finite(s["mean_test_score"]) for s in summaries], kind="stable")
+            order = np.argsort(
+                [-_finite(summaries[c]["mean_test_score"]) for c in alive], kind="stable"
+            )
             n_keep = max(top_k, math.ceil(len(alive) / factor))
             alive = [alive[i] for i in np.sort(order[:n_keep])]
     ranking = sorted(best, key=lambda b: best[b][0], reverse=True)
-    return rows, ranking, best
+    return rows, ranking, best, n_evaluated
 
 
 def _finite(score):

@@ -1,11 +1,29 @@
-"""Optuna studies in shared storage, so several processes run Stage B and a search resumes."""
+"""Optuna studies in shared storage, so several processes run a search and a search resumes."""
 
 import contextlib
+import math
 import os
+
+import joblib
+import numpy as np
 
 from ._optuna import import_optuna
 
-__all__ = ["open_study", "quiet_optuna", "resolve_storage"]
+__all__ = [
+    "FINISHED",
+    "ScreeningStore",
+    "fingerprint",
+    "json_record",
+    "open_study",
+    "quiet_optuna",
+    "recorded_result",
+    "resolve_storage",
+    "stored_summary",
+]
+
+FINISHED = ("COMPLETE", "PRUNED")
+_MAX_ERROR_CHARS = 2000
+_FIDELITY_KEYS = ("resource", "fidelity", "full")
 
 
 def resolve_storage(storage):
@@ -61,3 +79,127 @@ def quiet_optuna(verbose):
         yield
     finally:
         logging.set_verbosity(previous)
+
+
+def json_record(summary, fidelity):
+    """A candidate's summary as a JSON-safe trial attribute (NaN as None), with its fidelity."""
+    record = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+              for k, v in summary.items()}  # fmt: skip
+    if record["error"]:
+        record["error"] = record["error"][-_MAX_ERROR_CHARS:]
+    record.update(resource=fidelity.resource, fidelity=float(fidelity.value), full=fidelity.full)
+    return record
+
+
+def stored_summary(record):
+    """The summary a :func:`json_record` holds (None back to NaN), without its fidelity."""
+    return {k: (np.nan if v is None and k != "error" else v)
+            for k, v in record.items() if k not in _FIDELITY_KEYS}  # fmt: skip
+
+
+def recorded_result(trial):
+    """The result a ``trial`` recorded, if it ran to its end; else None.
+
+    A trial that ran to its end is complete, pruned, or failed because its
+    fits failed (its NaN score is what Optuna marks FAIL). A trial still
+    running (in a peer process, or left behind by a killed one) or
+    interrupted mid-rung has only a partial result, which is not reported.
+    """
+    result = trial.user_attrs.get("result")
+    if result is None:
+        return None
+    state = trial.state.name
+    if state in FINISHED or (state == "FAIL" and result["mean_test_score"] is None):
+        return result
+    return None
+
+
+def _canonical(value):
+    # estimators by class name and parameters, not by pickle, so that the same
+    # class run as a script (``__main__``) and imported as a module match
+    if hasattr(value, "get_params") and not isinstance(value, type):
+        return type(value).__qualname__, _canonical(value.get_params(deep=False))
+    if isinstance(value, dict):
+        return {key: _canonical(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(item) for item in value]
+    return value
+
+
+def fingerprint(*parts):
+    """A hash of ``parts`` (data arrays, parameters, estimators) that is stable across processes.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skheatmap.search._storage import fingerprint
+    >>> fingerprint(LogisticRegression(C=1.0)) == fingerprint(LogisticRegression())
+    True
+    >>> fingerprint(LogisticRegression(C=2.0)) == fingerprint(LogisticRegression())
+    False
+    """
+    return joblib.hash(_canonical(parts))
+
+
+class ScreeningStore:
+    """Finished Stage-A evaluations in an Optuna study, so that an interrupted screening resumes.
+
+    One trial per evaluation (a candidate at one rung), added as soon as its
+    fits are done: its ``result`` user attribute is the :func:`json_record`
+    of the evaluation's summary, its ``key`` identifies the evaluation.
+    The study's ``fingerprint`` user attribute identifies the search (its
+    data, splits and Stage-A configuration); a study holding another
+    search's evaluations is refused rather than reused.
+
+    Parameters
+    ----------
+    storage : str or optuna storage
+        A resolved storage (see :func:`resolve_storage`), not None.
+    name : str
+        Study name.
+    search_fingerprint : str
+        :func:`fingerprint` of the search.
+    """
+
+    def __init__(self, storage, name, search_fingerprint):
+        optuna = import_optuna()
+        self.study = optuna.create_study(
+            storage=storage, study_name=name, direction="maximize", load_if_exists=True
+        )
+        stored = self.study.user_attrs.get("fingerprint")
+        if stored is None:
+            self.study.set_user_attr("fingerprint", search_fingerprint)
+        elif stored != search_fingerprint:
+            raise ValueError(
+                f"the study {name!r} in this storage holds the results of a search over other "
+                "data or with another configuration (estimator, space, scoring, cv, resource, "
+                "factor, min_resources, max_resources, n_candidates_per_branch, top_k or "
+                "error_score), which must not be reused. Pass another study_name (or storage) to "
+                "start a new search, or the same data and parameters to resume that one."
+            )
+
+    @staticmethod
+    def key(*identity):
+        """The key of the evaluation ``identity`` (rung, candidate, seed, point...)."""
+        return joblib.hash(identity)
+
+    def finished(self):
+        """``{key: summary}`` of the evaluations stored so far (by any process)."""
+        results = {}
+        for trial in self.study.get_trials(deepcopy=False):
+            result = recorded_result(trial)
+            if result is not None:
+                results[trial.user_attrs["key"]] = stored_summary(result)
+        return results
+
+    def record(self, key, summary, fidelity, **labels):
+        """Store a finished evaluation; ``labels`` are extra readable user attributes."""
+        optuna = import_optuna()
+        score = summary["mean_test_score"]
+        complete = bool(np.isfinite(score))
+        trial = optuna.trial.create_trial(
+            state=optuna.trial.TrialState.COMPLETE if complete else optuna.trial.TrialState.FAIL,
+            value=float(score) if complete else None,
+            user_attrs={"key": key, **labels, "result": json_record(summary, fidelity)},
+        )  # fmt: skip
+        self.study.add_trial(trial)

@@ -18,14 +18,27 @@ from sklearn.utils.validation import assert_all_finite, check_is_fitted, indexab
 
 from ._evaluation import routed_fit_params
 from ._fidelity import RESOURCES
-from ._focused import epoch_rungs, optimize_branch, recorded_result
+from ._focused import epoch_rungs, optimize_branch
 from ._optuna import import_optuna
 from ._results import rows_to_columns
 from ._screening import halving_schedule, screen_branches
 from ._space import CategoricalSpace, categorical_space
-from ._storage import open_study, quiet_optuna, resolve_storage
+from ._storage import (
+    ScreeningStore,
+    fingerprint,
+    open_study,
+    quiet_optuna,
+    recorded_result,
+    resolve_storage,
+    stored_summary,
+)
 
 __all__ = ["TwoStageSearchCV"]
+
+# the parameters that decide Stage A's evaluations, besides the data, splits and space
+# (random_state decides which points and subsets are drawn, and is part of each one's key)
+_STAGE_A_PARAMS = ("estimator", "scoring", "resource", "factor", "min_resources",
+                   "max_resources", "n_candidates_per_branch", "top_k", "error_score")  # fmt: skip
 
 
 def _raise_if_all_failed(rows, n_splits, estimator, X, y, groups):
@@ -73,7 +86,10 @@ class TwoStageSearchCV(MetaEstimatorMixin, BaseEstimator):
 
     Studies may live in shared storage (an RDB URL or a journal file), so
     several processes or machines can run Stage B together, and a search
-    that was interrupted resumes with its finished trials.
+    that was interrupted resumes with its finished trials. Stage A's
+    evaluations are stored there too, each as soon as its fits are done,
+    so a resumed search (with an int ``random_state``) refits only the
+    evaluations that had not finished.
 
     Parameters
     ----------
@@ -116,8 +132,12 @@ class TwoStageSearchCV(MetaEstimatorMixin, BaseEstimator):
         Where studies live: None (memory), an RDB URL (``"sqlite:///s.db"``)
         or a journal file path (see :func:`resolve_storage`).
     study_name : str, default="skheatmap"
-        Studies are named ``f"{study_name}[{branch.tag}]"``; processes that
-        share storage and name share trials.
+        Stage-B studies are named ``f"{study_name}[{branch.tag}]"`` and the
+        Stage-A one ``f"{study_name}[stage A]"``; processes that share
+        storage and name share trials. The Stage-A study records a
+        fingerprint of the data, the splits, the space and the parameters
+        that decide Stage A; fitting other data or another configuration
+        under the same name in the same storage raises a ValueError.
     refit : bool, default=True
         Refit the best candidate on all the data as ``best_estimator_``.
     error_score : "raise" or float, default=np.nan
@@ -156,7 +176,8 @@ class TwoStageSearchCV(MetaEstimatorMixin, BaseEstimator):
     studies_ : dict
         Branch tag → Optuna study.
     n_fits_ : int
-        Fits run by this process (not counting the refit).
+        Fits run by this process (not counting the refit, nor the fits of
+        evaluations taken from ``storage``).
     n_splits_ : int
     refit_time_ : float
     scorer_ : callable
@@ -281,12 +302,13 @@ class TwoStageSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.scorer_ = check_scoring(self.estimator, scoring=self.scoring)
         rng = check_random_state(self.random_state)
         data = (X, y, groups, splits, self.scorer_)
+        storage = resolve_storage(self.storage)
 
-        rows_a, ranking, best = self._stage_a(space, data, rng)
+        rows_a, ranking, best = self._stage_a(space, data, rng, storage)
         _raise_if_all_failed(rows_a, self.n_splits_, self.estimator, X, y, groups)
         top = ranking[: self.top_k]
         self.top_branches_ = [space[b].tag for b in top]
-        rows = rows_a + self._stage_b(space, top, best, data, rng)
+        rows = rows_a + self._stage_b(space, top, best, data, rng, storage)
         failed = sum(row["error"] is not None for row in rows)
         if failed:
             warnings.warn(
@@ -325,7 +347,21 @@ class TwoStageSearchCV(MetaEstimatorMixin, BaseEstimator):
         cv = check_cv(cv, y, classifier=get_tags(self.estimator).estimator_type == "classifier")
         return list(cv.split(X, y, groups))
 
-    def _stage_a(self, space, data, rng):
+    def _screening_store(self, space, data, storage):
+        """The study of Stage A's evaluations in ``storage`` (None without storage)."""
+        if storage is None:
+            return None
+        X, y, groups, splits, _ = data
+        params = self.get_params(deep=False)
+        search = fingerprint(
+            {name: params[name] for name in _STAGE_A_PARAMS},
+            [(branch.choices, branch.dimensions) for branch in space],
+            X, y, groups, splits,
+        )  # fmt: skip
+        with quiet_optuna(self.verbose):
+            return ScreeningStore(storage, f"{self.study_name}[stage A]", search)
+
+    def _stage_a(self, space, data, rng, storage):
         X, y, groups, splits, scorer = data
         n_train = min(len(train) for train, _ in splits)
         self.stage_a_fidelities_ = halving_schedule(
@@ -333,13 +369,14 @@ class TwoStageSearchCV(MetaEstimatorMixin, BaseEstimator):
             min_resources=self.min_resources, max_resources=self.max_resources,
             n_candidates=len(space) * self.n_candidates_per_branch, n_survivors=self.top_k,
         )  # fmt: skip
-        rows, ranking, best = screen_branches(
+        rows, ranking, best, n_evaluated = screen_branches(
             self.estimator, space, X, y, groups, splits, scorer, self.stage_a_fidelities_,
             n_candidates_per_branch=self.n_candidates_per_branch, factor=self.factor,
             top_k=self.top_k, n_jobs=self.n_jobs, random_state=rng,
             error_score=self.error_score, verbose=self.verbose,
+            store=self._screening_store(space, data, storage),
         )  # fmt: skip
-        self.n_fits_ = len(rows) * len(splits)
+        self.n_fits_ = n_evaluated * len(splits)
         if self.verbose:
             print(f"Stage A: {len(rows)} evaluations over {len(self.stage_a_fidelities_)} rungs")
         return [self._stage_a_row(space, row) for row in rows], ranking, best
@@ -355,14 +392,13 @@ class TwoStageSearchCV(MetaEstimatorMixin, BaseEstimator):
             "n_fits": self.n_splits_, "total_fit_time": row["mean_fit_time"] * self.n_splits_,
         }  # fmt: skip
 
-    def _stage_b(self, space, top, best, data, rng):
+    def _stage_b(self, space, top, best, data, rng, storage):
         if self.n_trials == 0:
             self.studies_ = {}
             return []
         optuna = import_optuna()
         X, y, groups, splits, scorer = data
         rungs = epoch_rungs(self.estimator, self.factor, self.pruning)
-        storage = resolve_storage(self.storage)
         seed = rng.randint(np.iinfo(np.int32).max)
         self.studies_, rows = {}, []
         with quiet_optuna(self.verbose):
@@ -391,14 +427,14 @@ class TwoStageSearchCV(MetaEstimatorMixin, BaseEstimator):
     def _stage_b_rows(self, branch, study, n_before):
         rows = []
         for trial in study.trials:
-            result = recorded_result(trial)
-            if result is None or trial.user_attrs.get("warm_start") == "stage_a_result":
+            record = recorded_result(trial)
+            if record is None or trial.user_attrs.get("warm_start") == "stage_a_result":
                 continue  # unfinished, or a copy of a Stage-A row
-            result = {k: (np.nan if v is None and k != "error" else v) for k, v in result.items()}
+            result = stored_summary(record)
             rows.append({
                 "stage": "B", "branch": branch.tag, "trial": trial.number,
-                "state": trial.state.name, "resource": result.pop("resource"),
-                "fidelity": result.pop("fidelity"), "full_fidelity": result.pop("full"),
+                "state": trial.state.name, "resource": record["resource"],
+                "fidelity": record["fidelity"], "full_fidelity": record["full"],
                 "params": branch.params(trial.params), **result,
             })  # fmt: skip
             if trial.number >= n_before:
