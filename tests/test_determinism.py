@@ -1,5 +1,6 @@
 """Determinism: the same random_state gives bitwise-identical results on the CPU,
-and fitting or transforming never touches the global NumPy, Python or torch RNGs.
+and fitting or transforming never touches the global NumPy, Python or torch RNGs;
+likewise for a TwoStageSearchCV over a pipeline of our stages.
 
 The catalogue of fitted estimators (``ESTIMATORS``, ``fitted``, ``outputs``) is
 shared with ``test_persistence.py``.
@@ -16,6 +17,7 @@ from skheatmap import HeatmapEmbedder, WaveletBandReconstructor
 from skheatmap.classifier import SoftDTWPairClassifier
 from skheatmap.datasets import make_thermal_faces
 from skheatmap.ica import NonlinearICAEncoder
+from skheatmap.search import TwoStageSearchCV
 
 torch = pytest.importorskip("torch")
 
@@ -139,3 +141,45 @@ def test_random_state_none_does_not_consume_the_global_torch_rng(data):
     before = torch.get_rng_state()
     fitted("ica-pcl", data, random_state=None)
     assert torch.equal(torch.get_rng_state(), before)
+
+
+# ------------------------------------------------------------------ searches
+
+
+@pytest.fixture(scope="module")
+def faces():
+    return make_thermal_faces(
+        n_subjects=4, n_segments=2, n_frames=32, frame_shape=(8, 8), random_state=0
+    )
+
+
+def searched(faces, random_state=0):
+    """A small TwoStageSearchCV (random Stage-A points, a TPE trial, a refit) fitted on faces."""
+    pytest.importorskip("optuna")
+    pipe = make_pipeline(
+        HeatmapEmbedder(),
+        WaveletBandReconstructor(level=1),
+        SoftDTWPairClassifier(max_epochs=2, validation_fraction=0.0, random_state=0),
+    )
+    search = TwoStageSearchCV(
+        pipe, {"heatmapembedder__method": ["moments", "percentiles"]}, cv=2, top_k=1,
+        n_trials=2, n_candidates_per_branch=2, min_resources=2, random_state=random_state,
+    )  # fmt: skip
+    return search.fit(faces.X, faces.y, groups=faces.groups)
+
+
+def test_search_with_the_same_random_state_gives_bitwise_identical_results(faces):
+    first, second = searched(faces), searched(faces)
+    scores = [key for key in first.cv_results_ if key.endswith("_test_score")]
+    assert set(first.cv_results_["stage"]) == {"A", "B"}
+    assert all(_identical(first.cv_results_[k], second.cv_results_[k]) for k in scores)
+    assert first.best_params_ == second.best_params_
+
+
+def test_search_leaves_the_global_rngs_untouched(faces):
+    np.random.seed(12345)  # noqa: NPY002
+    random.seed(12345)
+    torch.manual_seed(12345)
+    before = _global_rng_states()
+    searched(faces)
+    assert _global_rng_states() == before
