@@ -6,11 +6,11 @@ independent, so :func:`in_frame_blocks` runs a kernel on as many blocks of
 frames as numba has threads, side by side (the kernels release the GIL).
 """
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numba
 import numpy as np
 from numba import njit, types
+
+from ._threads import thread_pool
 
 __all__ = [
     "frame_status",
@@ -55,10 +55,11 @@ def in_frame_blocks(kernel, frames, *args):
     if n_threads <= 1:
         return kernel(frames, *args)
     bounds = np.linspace(0, frames.shape[0], n_threads + 1).astype(np.int64)
-    with ThreadPoolExecutor(n_threads) as pool:
-        parts = list(
-            pool.map(lambda start, stop: kernel(frames[start:stop], *args), bounds[:-1], bounds[1:])
+    parts = list(
+        thread_pool(n_threads).map(
+            lambda start, stop: kernel(frames[start:stop], *args), bounds[:-1], bounds[1:]
         )
+    )
     if isinstance(parts[0], tuple):
         return tuple(np.concatenate(outputs) for outputs in zip(*parts, strict=True))
     return np.concatenate(parts)

@@ -24,13 +24,12 @@ kept cells are therefore one run of rows, found by two pointers
 (``_diagonal_spans``), so a band saves memory and time alike.
 """
 
-import functools
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import njit
 
+from .._threads import thread_pool
 from ._simd_math import exp_nonpositive, fma, log_and_reciprocal_1_to_4
 
 _INF = np.inf
@@ -383,19 +382,13 @@ def soft_dtw_blocks(X, Y, lx, ly, pairs, gamma, band, scale, want_grad, want_ali
         for chunk in chunks:
             run(chunk)
     else:
-        list(_workers(n_workers).map(run, chunks))
+        list(thread_pool(n_workers).map(run, chunks))
     return outputs
 
 
-# Below this many DP cells per thread, starting work on another thread costs more
+# Below this many DP cells per thread, handing work to another thread costs more
 # than it saves (small pairs, short series: the fits of a coarse search).
 _MIN_CELLS_PER_WORKER = 1 << 18
-
-
-@functools.cache
-def _workers(n_workers):
-    """A thread pool kept for the process: starting threads on every call is slow."""
-    return ThreadPoolExecutor(n_workers, thread_name_prefix="skheatmap-softdtw")
 
 
 @njit(cache=True, error_model="numpy")
