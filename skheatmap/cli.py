@@ -624,7 +624,7 @@ def _positive(kind):
 
 def _add_demo(commands):
     demo = commands.add_parser(
-        "demo", help="synthetic data -> fit -> evaluate -> report/ (about a minute)",
+        "demo", help="synthetic data -> fit -> evaluate -> report/ (seconds)",
         description=(
             "Generate synthetic thermal-face recordings of subjects watching stimulus "
             "segments (with their ground truth), fit the default pipeline (embedding, wavelet "
