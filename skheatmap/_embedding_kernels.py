@@ -3,14 +3,17 @@
 Each kernel takes a ``(n_frames, n_pixels)`` block of frames and returns one
 row of channels per frame, ignoring NaN pixels (dead pixels). Frames are
 independent, so :func:`in_frame_blocks` runs a kernel on as many blocks of
-frames as numba has threads, side by side (the kernels release the GIL).
+frames as numba may use threads, side by side on the process's thread pool
+(the kernels release the GIL).
 """
+
+import functools
 
 import numba
 import numpy as np
 from numba import njit, types
 
-from ._threads import thread_pool
+from ._threads import run_on_threads
 
 __all__ = [
     "frame_status",
@@ -45,7 +48,7 @@ def _frames_signatures(*trailing):
 
 
 def in_frame_blocks(kernel, frames, *args):
-    """``kernel(frames, *args)``, its frames split into blocks run on numba's threads.
+    """``kernel(frames, *args)``, its frames split into blocks run side by side.
 
     Returns what ``kernel`` returns (an array, or a tuple of arrays), with the
     blocks' rows concatenated: frames are independent, so the result does not
@@ -55,11 +58,10 @@ def in_frame_blocks(kernel, frames, *args):
     if n_threads <= 1:
         return kernel(frames, *args)
     bounds = np.linspace(0, frames.shape[0], n_threads + 1).astype(np.int64)
-    parts = list(
-        thread_pool(n_threads).map(
-            lambda start, stop: kernel(frames[start:stop], *args), bounds[:-1], bounds[1:]
-        )
-    )
+    parts = run_on_threads(
+        [functools.partial(kernel, frames[start:stop], *args)
+         for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+    )  # fmt: skip
     if isinstance(parts[0], tuple):
         return tuple(np.concatenate(outputs) for outputs in zip(*parts, strict=True))
     return np.concatenate(parts)

@@ -29,7 +29,7 @@ import threading
 import numpy as np
 from numba import njit
 
-from .._threads import thread_pool
+from .._threads import run_on_threads
 from ._simd_math import exp_nonpositive, fma, log_and_reciprocal_1_to_4
 
 _INF = np.inf
@@ -370,19 +370,23 @@ def soft_dtw_blocks(X, Y, lx, ly, pairs, gamma, band, scale, want_grad, want_ali
     bounds = np.linspace(0, n_pairs, min(n_pairs, 4 * n_workers) + 1).astype(np.int64)
     chunks = [np.array(bounds[c : c + 2]) for c in range(len(bounds) - 1)]
 
-    per_thread = threading.local()
+    pending, taking = iter(chunks), threading.Lock()
 
-    def run(chunk):
-        weights = getattr(per_thread, "weights", None) or (np.empty(0),) * 3
-        per_thread.weights = _run_pairs(
-            xts, yrs, lx, ly, pairs, chunk, gamma, band, scale, outputs, weights
-        )
+    def work():
+        """Run chunks until none is left, reusing this worker's weight storage."""
+        weights = (np.empty(0),) * 3
+        while True:
+            with taking:
+                chunk = next(pending, None)
+            if chunk is None:
+                return
+            weights = _run_pairs(xts, yrs, lx, ly, pairs, chunk, gamma, band, scale, outputs,
+                                 weights)  # fmt: skip
 
     if n_workers == 1:
-        for chunk in chunks:
-            run(chunk)
+        work()
     else:
-        list(thread_pool(n_workers).map(run, chunks))
+        run_on_threads([work] * n_workers)
     return outputs
 
 
