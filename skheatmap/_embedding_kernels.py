@@ -176,7 +176,10 @@ def percentile_kernel(frames, fractions):
             for b in range(n_buckets):
                 starts[b + 1] += starts[b]
             for k in range(fractions.size):
-                below = int(np.floor(fractions[k] * (n - 1)))
+                # clamped, so that no fraction (a NaN or one outside [0, 1] from a
+                # tampered model file) can index outside the counts
+                position = min(max(fractions[k] * (n - 1), 0.0), n - 1.0)
+                below = int(np.floor(position)) if position == position else 0
                 ranks[2 * k] = below
                 ranks[2 * k + 1] = min(below + 1, n - 1)
             n_slots = 0
