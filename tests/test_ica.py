@@ -498,6 +498,17 @@ def test_orthogonal_twin_equals_transform_and_its_rotation_stays_orthogonal():
     np.testing.assert_allclose(
         encoder.transform(X), twin(torch.tensor(X)).detach().numpy(), rtol=0, atol=1e-10
     )
+    # a new orthogonal twin starts from the trained unmixing, not from FastICA's
+    again = encoder.to_torch(orthogonal=True)
+    np.testing.assert_allclose(
+        again(torch.tensor(X)).detach().numpy(), encoder.transform(X), rtol=0, atol=1e-10
+    )
+    with torch.no_grad():  # trained freely, the unmixing is no rotation any more
+        free = encoder.to_torch()
+        free.unmixing.weight[0] += free.unmixing.weight[1]  # rows no longer orthogonal
+    encoder.from_torch(free)
+    with pytest.raises(ValueError, match="not a scaled rotation"):
+        encoder.to_torch(orthogonal=True)
 
 
 def test_orthogonal_twin_needs_the_tcl_unmixing():

@@ -493,9 +493,10 @@ class NonlinearICAEncoder(
                 )
             from ._networks import OrthogonalUnmixing
 
-            twin.unmixing = OrthogonalUnmixing(
-                self.ica_.components_, self.ica_.whitening_, self.ica_.mean_
-            )
+            # from the current unmixing, which from_torch may have trained further
+            weight = self.module_.unmixing.weight.detach().numpy()
+            mean = -np.linalg.pinv(weight) @ self.module_.unmixing.bias.detach().numpy()
+            twin.unmixing = OrthogonalUnmixing(weight, self.ica_.whitening_, mean)
         return twin
 
     def from_torch(self, module):

@@ -184,11 +184,17 @@ class OrthogonalUnmixing(nn.Module):
     Parameters
     ----------
     components : ndarray of shape (L, L)
-        FastICA's ``components_``.
+        FastICA's ``components_``, or the unmixing weights trained from them
+        (still a scaled rotation of the whitened features).
     whitening : ndarray of shape (L, L)
         FastICA's ``whitening_`` (full rank).
     mean : ndarray of shape (L,)
         FastICA's ``mean_``.
+
+    Raises
+    ------
+    ValueError
+        If ``components`` is not a scaled rotation of ``whitening``'s output.
     """
 
     def __init__(self, components, whitening, mean):
@@ -196,13 +202,19 @@ class OrthogonalUnmixing(nn.Module):
         # components @ pinv(whitening) = diag(scale) @ rotation, with unit rows in rotation
         scaled_rotation = components @ np.linalg.pinv(whitening)
         scale = np.linalg.norm(scaled_rotation, axis=1)
+        rotation = scaled_rotation / scale[:, np.newaxis]
+        if not np.allclose(rotation @ rotation.T, np.eye(len(scale)), atol=1e-8):
+            raise ValueError(
+                "the unmixing is not a scaled rotation of FastICA's whitened features (it was "
+                "trained further without orthogonal=True); use to_torch(orthogonal=False)."
+            )
         as_tensor = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64))  # noqa: E731
         self.register_buffer("whitening", as_tensor(whitening))
         self.register_buffer("mean", as_tensor(mean))
         self.register_buffer("scale", as_tensor(scale))
         self.rotation = nn.Linear(len(scale), len(scale), bias=False, dtype=torch.float64)
         nn.utils.parametrizations.orthogonal(self.rotation)
-        self.rotation.weight = as_tensor(scaled_rotation / scale[:, np.newaxis])
+        self.rotation.weight = as_tensor(rotation)
 
     def forward(self, features):
         return self.scale * self.rotation((features - self.mean) @ self.whitening.T)
