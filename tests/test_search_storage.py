@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification
+from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -196,10 +197,12 @@ class CountedLogistic(LogisticRegression):
         FITS.append(1)
         if len(FITS) == STOP_AT_FIT[0]:
             raise Interrupted
+        if len(FITS) == FAIL_AT_FIT[0]:
+            raise MemoryError("a passing failure")
         return super().fit(X, y)
 
 
-FITS, STOP_AT_FIT = [], [0]
+FITS, STOP_AT_FIT, FAIL_AT_FIT = [], [0], [0]
 # 4 branches x 2 points, 3 folds, factor 2: rungs of 15, 30 and 60 recordings
 STAGE_A_EVALUATIONS = 8 + 4 + 2
 
@@ -207,7 +210,7 @@ STAGE_A_EVALUATIONS = 8 + 4 + 2
 @pytest.fixture
 def fits():
     FITS.clear()
-    STOP_AT_FIT[0] = 0
+    STOP_AT_FIT[0] = FAIL_AT_FIT[0] = 0
     return FITS
 
 
@@ -295,3 +298,22 @@ def test_another_search_does_not_reuse_the_stored_evaluations(
     # under its own name, the other search starts afresh
     search.set_params(study_name="other").fit(X, y, groups=groups)
     assert len(fits) == search.n_fits_ > 0
+
+
+def test_a_failed_stage_a_evaluation_is_run_again_on_resume(screening_data, fits, tmp_path):
+    X, y, groups = screening_data
+    journal = tmp_path / "search.journal"
+    FAIL_AT_FIT[0] = 2  # the second fold of the first evaluation
+    with pytest.warns(FitFailedWarning, match="1 of 14 candidate evaluations had failed fits"):
+        failed = screening_search(journal).fit(X, y, groups=groups)
+    assert np.isnan(failed.cv_results_["mean_test_score"]).sum() == 1
+    fits.clear()
+    FAIL_AT_FIT[0] = 0
+    resumed = screening_search(journal).fit(X, y, groups=groups)
+    # the failed evaluation (3 folds) is fitted again, now scores, and may go up the
+    # rungs it was dropped from; what had succeeded is reused
+    assert 3 <= len(fits) == resumed.n_fits_ < STAGE_A_EVALUATIONS * 3
+    assert np.isfinite(resumed.cv_results_["mean_test_score"]).all()
+    fits.clear()
+    assert_same_results(screening_search(tmp_path / "fresh.journal").fit(X, y, groups=groups),
+                        resumed)  # fmt: skip

@@ -184,11 +184,15 @@ class ScreeningStore:
         return joblib.hash(identity)
 
     def finished(self):
-        """``{key: summary}`` of the evaluations stored so far (by any process)."""
+        """``{key: summary}`` of the evaluations stored so far (by any process).
+
+        Only successful ones: an evaluation whose fits failed is run again, as
+        its failure may have passed (memory, a lost worker).
+        """
         results = {}
         for trial in self.study.get_trials(deepcopy=False):
             result = recorded_result(trial)
-            if result is not None:
+            if result is not None and trial.state.name == "COMPLETE":
                 results[trial.user_attrs["key"]] = stored_summary(result)
         return results
 
