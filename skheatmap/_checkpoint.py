@@ -54,7 +54,9 @@ def canonical_params(params):
     of nested estimators under ``step__name`` keys: an estimator value itself
     is recorded by its class only (its ``repr`` is shortened by scikit-learn
     and would hide parameters), an array by its dtype, shape and a hash of
-    its bytes, a NumPy scalar as the Python number it equals.
+    its bytes, a NumPy scalar as the Python number it equals, a ``RandomState``
+    by its state and a function by its name (their ``repr`` holds a memory
+    address, which differs from process to process).
     """
     return {str(name): _canonical(value) for name, value in params.items()}
 
@@ -62,6 +64,11 @@ def canonical_params(params):
 def _canonical(value):
     if hasattr(value, "get_params"):
         return f"<{type(value).__module__}.{type(value).__qualname__}>"
+    if isinstance(value, np.random.RandomState):  # its repr holds a memory address
+        state = value.get_state()
+        return f"<RandomState {state[2]} {hashlib.sha256(state[1].tobytes()).hexdigest()}>"
+    if callable(value) and hasattr(value, "__qualname__"):  # likewise for functions
+        return f"<{getattr(value, '__module__', '')}.{value.__qualname__}>"
     if isinstance(value, np.ndarray):
         digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
         return f"<array {value.dtype} {value.shape} {digest}>"

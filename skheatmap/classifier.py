@@ -774,7 +774,7 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         if self.checkpoint_dir is None:
             return None, None
         params = {name: value for name, value in self.get_params(deep=True).items()
-                  if name not in ("checkpoint_dir", "verbose", "max_epochs")}  # fmt: skip
+                  if name not in ("checkpoint_dir", "verbose", "max_epochs", "device")}  # fmt: skip
         key = fingerprint(canonical_params(params), *data)
         return fit_checkpoint_path(self.checkpoint_dir, "pair_classifier", key), key
 

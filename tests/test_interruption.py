@@ -203,3 +203,14 @@ def test_encoder_refuses_the_checkpoint_of_another_fit(tmp_path):
     theirs.replace(mine)  # a file under this fit's name, written by another fit
     with pytest.raises(ValueError, match="written by a fit with other parameters or data"):
         clone(encoder).fit(X)
+
+
+def test_checkpoint_fingerprints_do_not_depend_on_memory_addresses():
+    from skheatmap._checkpoint import canonical_params, fingerprint
+
+    def params():  # equal values, fresh objects at other addresses
+        return canonical_params({"random_state": np.random.RandomState(3), "mask": np.isnan})
+
+    assert fingerprint(params()) == fingerprint(params())
+    other = canonical_params({"random_state": np.random.RandomState(4), "mask": np.isnan})
+    assert fingerprint(other) != fingerprint(params())
