@@ -252,7 +252,14 @@ def _encoded(estimator, X):
 
 def _injection_recall(estimator, X, y=None, *, tolerance_s, detector, **injection):
     injected = inject_transients(X, **injection)
-    found = detect_transients(_encoded(estimator, injected.X), injection["fs"], **detector)
+    encoded = _encoded(estimator, injected.X)
+    if encoded.shape[1] != injected.X.shape[1]:
+        raise ValueError(
+            f"injection recall needs outputs on the recordings' time axis: {injected.X.shape[1]} "
+            f"frames went in but {encoded.shape[1]} came out (temporal downsampling, e.g. an "
+            "encoder's stride or window). Score a pipeline that keeps every frame."
+        )
+    found = detect_transients(encoded, injection["fs"], **detector)
     scores = event_detection_scores(
         injected.events, found, tolerance_s=tolerance_s, fs=injection["fs"]
     )

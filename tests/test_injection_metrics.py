@@ -162,6 +162,14 @@ def test_recall_scorer_drives_cross_validation():
     np.testing.assert_array_equal(scores, [1.0, 1.0, 1.0])
 
 
+def test_recall_scorer_refuses_outputs_on_another_time_axis():
+    X = _noise(n=4, T=80, scale=0.1)
+    scorer = injection_recall_scorer(fs=4.0, amplitude=2.0, duration_s=1.5)
+    every_other_frame = FunctionTransformer(lambda x: x[:, ::2]).fit(X)
+    with pytest.raises(ValueError, match="80 frames went in but 40 came out"):
+        scorer(every_other_frame, X)
+
+
 def test_recall_scorer_validates_its_parameters_at_creation():
     with pytest.raises(ValueError, match="'amplitude' parameter"):
         injection_recall_scorer(fs=4.0, amplitude=np.nan)
