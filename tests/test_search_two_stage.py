@@ -365,6 +365,19 @@ def test_epochs_resource_scales_max_epochs(data):
     assert Fidelity("epochs", 2).params(search.estimator) == {"epochclassifier__max_epochs": 2}
 
 
+def test_a_searched_parameter_that_the_fidelity_sets_is_overridden_not_failed(data):
+    X, y, groups = data
+    estimator = Pipeline([("standardscaler", StandardScaler()),
+                          ("epochclassifier", EpochClassifier(max_epochs=4))])  # fmt: skip
+    space = categorical_space(estimator, {"epochclassifier__max_epochs": [4],
+                                          "epochclassifier__alpha": [1e-4, 1.0]})  # fmt: skip
+    search = TwoStageSearchCV(estimator, space, cv=2, resource="epochs", min_resources=1,
+                              factor=2, top_k=1, n_trials=0, random_state=0)  # fmt: skip
+    search.fit(X, y, groups=groups)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert not any(search.cv_results_["error"])
+
+
 def test_downsample_resource_keeps_every_kth_frame_and_rescales_fs():
     estimator = make_pipeline(EpochClassifier(fs=8.0))
     fidelity = Fidelity("downsample", 1 / 4)

@@ -90,7 +90,9 @@ def fit_and_score(
             fitted = state["estimator"]
             result["state"] = state
         else:
-            fitted = clone(estimator).set_params(**params, **fidelity.params(estimator))
+            # the fidelity scales the candidate's own settings (a searched max_epochs too)
+            fitted = clone(estimator).set_params(**params)
+            fitted.set_params(**fidelity.params(fitted))
             fitted.fit(X_train, y[rows], **routed_fit_params(fitted, g_train))
         result["fit_time"] = time.perf_counter() - start
         start = time.perf_counter()
