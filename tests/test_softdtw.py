@@ -30,7 +30,7 @@ from skheatmap.softdtw._numba_kernels import (
     scatter_pair_rows,
     soft_dtw_blocks,
 )
-from skheatmap.softdtw._simd_math import exp_nonpositive, log_1_to_4, log_and_reciprocal_1_to_4
+from skheatmap.softdtw._simd_math import exp_nonpositive, log_and_reciprocal_1_to_4
 from skheatmap.softdtw._torch_wavefront import band_mask
 
 
@@ -88,7 +88,7 @@ def test_vectorisable_exp_underflows_to_zero():
 
 def test_vectorisable_log_is_accurate_on_one_to_four():
     s = np.linspace(1.0, 4.0, 2001)
-    ours = np.array([log_1_to_4(v) for v in s])
+    ours = np.array([log_and_reciprocal_1_to_4(v)[0] for v in s])
     np.testing.assert_allclose(ours, np.log(s), rtol=0, atol=4.5e-16)
 
 

@@ -124,9 +124,3 @@ def log_and_reciprocal_1_to_4(s):
     p = fma(high, w2 * w2, low)
     log = fma(halvings, _LN2_HI, fma(halvings, _LN2_LO, 2.0 * z * p))
     return log, q * (u + 1.0)
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def log_1_to_4(s):
-    """``log(s)`` for ``1 <= s <= 4``."""
-    return log_and_reciprocal_1_to_4(s)[0]
