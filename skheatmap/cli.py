@@ -231,7 +231,19 @@ def _atomically(path):
 
 
 def _umask():
-    """The process's file-creation mask (reading it means setting it, so it is set back)."""
+    """The process's file-creation mask.
+
+    Read from ``/proc/self/status`` where Linux provides it; elsewhere it can only
+    be read by setting it, for a moment in which another thread's new files would
+    get the temporary mask.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
     mask = os.umask(0o077)
     os.umask(mask)
     return mask

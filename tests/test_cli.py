@@ -372,3 +372,14 @@ def test_console_script_reports_errors_without_traceback(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"skheatmap embed: error: no such file: {tmp_path / 'missing.npy'}"
     ]
+
+
+def test_umask_is_read_without_changing_it():
+    from skheatmap.cli import _umask
+
+    previous = os.umask(0o027)
+    try:
+        assert _umask() == 0o027
+        assert os.umask(0o027) == 0o027  # still the mask that was set
+    finally:
+        os.umask(previous)
