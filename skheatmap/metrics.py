@@ -35,16 +35,14 @@ from ._denoising_metrics import band_mse, band_power, band_snr
 from ._event_metrics import detect_transients, event_detection_scores, match_events
 from ._generalisation_metrics import generalisation_report, grouped_cv_scores, validation_gap
 from ._injection_metrics import inject_transients, injection_recall_scorer, injection_recovery
-from ._pair_classification_scorers import (
-    pair_neg_brier_scorer,
-    pair_neg_ece_scorer,
-    pair_precision_scorer,
-    pair_recall_scorer,
-)
 from ._pair_metrics import expected_calibration_error, pair_classification_report
 from ._pair_scorers import (
     pair_accuracy_scorer,
     pair_average_precision_scorer,
+    pair_neg_brier_scorer,
+    pair_neg_ece_scorer,
+    pair_precision_scorer,
+    pair_recall_scorer,
     pair_roc_auc_scorer,
 )
 from ._source_metrics import mean_correlation_coefficient
