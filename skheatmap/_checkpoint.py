@@ -22,7 +22,6 @@ from ._torch import import_torch
 
 __all__ = [
     "canonical_params",
-    "checkpoint_path",
     "fingerprint",
     "fit_checkpoint_path",
     "load_checkpoint",
@@ -32,11 +31,6 @@ __all__ = [
 ]
 
 
-def checkpoint_path(folder, name):
-    """``folder / name``, or None when checkpoints are off (``folder`` is None)."""
-    return None if folder is None else pathlib.Path(folder) / name
-
-
 def fit_checkpoint_path(folder, stem, key):
     """``folder / "{stem}-{key[:16]}.pt"``, one file per fit; None when ``folder`` is None.
 
@@ -44,7 +38,7 @@ def fit_checkpoint_path(folder, stem, key):
     :func:`load_checkpoint` compares, so a clash of the 16-digit prefix is
     refused rather than resumed.
     """
-    return checkpoint_path(folder, f"{stem}-{key[:16]}.pt")
+    return None if folder is None else pathlib.Path(folder) / f"{stem}-{key[:16]}.pt"
 
 
 def canonical_params(params):
