@@ -23,7 +23,7 @@ from ._torch import import_torch
 __all__ = [
     "canonical_params",
     "fingerprint",
-    "fit_checkpoint_path",
+    "fit_checkpoint",
     "load_checkpoint",
     "random_state_from_tensors",
     "random_state_to_tensors",
@@ -31,14 +31,19 @@ __all__ = [
 ]
 
 
-def fit_checkpoint_path(folder, stem, key):
-    """``folder / "{stem}-{key[:16]}.pt"``, one file per fit; None when ``folder`` is None.
+def fit_checkpoint(folder, stem, params, *data):
+    """``(path, key)`` of one fit's checkpoint; ``(None, None)`` when ``folder`` is None.
 
-    ``key`` is the fit's :func:`fingerprint`; the file keeps the whole key, which
-    :func:`load_checkpoint` compares, so a clash of the 16-digit prefix is
-    refused rather than resumed.
+    ``key`` is the :func:`fingerprint` of ``params`` (as :func:`canonical_params`)
+    and the training ``data``; the file, ``folder / "{stem}-{key[:16]}.pt"``,
+    keeps the whole key, which :func:`load_checkpoint` compares, so a clash of
+    the 16-digit prefix is refused rather than resumed. One file per fit, so
+    the fits of a search or a cross-validation can share ``folder``.
     """
-    return None if folder is None else pathlib.Path(folder) / f"{stem}-{key[:16]}.pt"
+    if folder is None:
+        return None, None
+    key = fingerprint(canonical_params(params), *data)
+    return pathlib.Path(folder) / f"{stem}-{key[:16]}.pt", key
 
 
 def canonical_params(params):

@@ -28,9 +28,7 @@ from sklearn.utils.validation import (
 
 from . import objectives
 from ._checkpoint import (
-    canonical_params,
-    fingerprint,
-    fit_checkpoint_path,
+    fit_checkpoint,
     load_checkpoint,
     random_state_from_tensors,
     random_state_to_tensors,
@@ -771,12 +769,9 @@ class SoftDTWPairClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         the training data; the file is named after it, so the fits of a
         cross-validation sharing ``checkpoint_dir`` keep separate checkpoints.
         """
-        if self.checkpoint_dir is None:
-            return None, None
         params = {name: value for name, value in self.get_params(deep=True).items()
                   if name not in ("checkpoint_dir", "verbose", "max_epochs", "device")}  # fmt: skip
-        key = fingerprint(canonical_params(params), *data)
-        return fit_checkpoint_path(self.checkpoint_dir, "pair_classifier", key), key
+        return fit_checkpoint(self.checkpoint_dir, "pair_classifier", params, *data)
 
     def _save_checkpoint(self, checkpoint, module, optimizer, rng, best):
         path, key = checkpoint

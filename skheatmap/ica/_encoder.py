@@ -21,9 +21,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._checkpoint import (
-    canonical_params,
-    fingerprint,
-    fit_checkpoint_path,
+    fit_checkpoint,
     load_checkpoint,
     save_checkpoint,
 )
@@ -780,20 +778,12 @@ class _Checkpoint:
     def __init__(self, encoder, examples, device):
         self.encoder = encoder
         self.device = device
-        # one file per fit, named after its fingerprint: the fits of a search or a
-        # cross-validation that share checkpoint_dir keep separate checkpoints
-        self.path = self.fingerprint = None
-        if encoder.checkpoint_dir is not None:
-            params = {k: v for k, v in encoder.get_params().items()
-                      if k not in ("checkpoint_dir", "verbose", "n_jobs", "device")}  # fmt: skip
-            self.fingerprint = fingerprint(
-                canonical_params(params),
-                examples.inputs.cpu().numpy(),
-                examples.segments.cpu().numpy(),
-            )
-            self.path = fit_checkpoint_path(
-                encoder.checkpoint_dir, "nonlinear_ica", self.fingerprint
-            )
+        params = {k: v for k, v in encoder.get_params().items()
+                  if k not in ("checkpoint_dir", "verbose", "n_jobs", "device")}  # fmt: skip
+        self.path, self.fingerprint = fit_checkpoint(
+            encoder.checkpoint_dir, "nonlinear_ica", params,
+            examples.inputs.cpu().numpy(), examples.segments.cpu().numpy(),
+        )  # fmt: skip
 
     def load(self):
         return None if self.path is None else load_checkpoint(self.path, self.fingerprint)
