@@ -6,22 +6,19 @@ runs pickled code. It carries a fingerprint of the estimator's parameters and
 training data: a later ``fit`` resumes only from its own checkpoint. An
 estimator that shares its ``checkpoint_dir`` between fits (the folds and
 candidates of a cross-validation) names each file after the fingerprint
-(:func:`fit_checkpoint_path`), so the fits never overwrite one another.
+(:func:`fit_checkpoint`), so the fits never overwrite one another.
 """
 
-import hashlib
-import json
-import numbers
 import os
 import pathlib
 import tempfile
 
+import joblib
 import numpy as np
 
 from ._torch import import_torch
 
 __all__ = [
-    "canonical_params",
     "fingerprint",
     "fit_checkpoint",
     "load_checkpoint",
@@ -34,62 +31,49 @@ __all__ = [
 def fit_checkpoint(folder, stem, params, *data):
     """``(path, key)`` of one fit's checkpoint; ``(None, None)`` when ``folder`` is None.
 
-    ``key`` is the :func:`fingerprint` of ``params`` (as :func:`canonical_params`)
-    and the training ``data``; the file, ``folder / "{stem}-{key[:16]}.pt"``,
-    keeps the whole key, which :func:`load_checkpoint` compares, so a clash of
+    ``key`` is the :func:`fingerprint` of ``params`` and the training ``data``;
+    the file, ``folder / "{stem}-{key[:16]}.pt"``, keeps the whole key, which
+    :func:`load_checkpoint` compares, so a clash of
     the 16-digit prefix is refused rather than resumed. One file per fit, so
     the fits of a search or a cross-validation can share ``folder``.
     """
     if folder is None:
         return None, None
-    key = fingerprint(canonical_params(params), *data)
+    key = fingerprint(params, *data)
     return pathlib.Path(folder) / f"{stem}-{key[:16]}.pt", key
 
 
-def canonical_params(params):
-    """Parameters as stable JSON values, for :func:`fingerprint`.
+def fingerprint(*parts):
+    """A hash of ``parts`` (parameters, estimators, arrays) that is stable across processes.
 
-    Meant for ``estimator.get_params(deep=True)``, which lists the parameters
-    of nested estimators under ``step__name`` keys: an estimator value itself
-    is recorded by its class only (its ``repr`` is shortened by scikit-learn
-    and would hide parameters), an array by its dtype, shape and a hash of
-    its bytes, a NumPy scalar as the Python number it equals, a ``RandomState``
-    by its state and a function by its name (their ``repr`` holds a memory
-    address, which differs from process to process).
+    Estimators count by class name and parameters, not by ``repr`` (scikit-learn
+    shortens it, hiding parameters) nor by pickle (the same class run as a script,
+    ``__main__``, and imported must match); functions by their name (a lambda
+    cannot be pickled); everything else as joblib hashes it (arrays by their
+    bytes, a ``RandomState`` by its state), never by a memory address.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skheatmap._checkpoint import fingerprint
+    >>> fingerprint(LogisticRegression(C=1.0)) == fingerprint(LogisticRegression())
+    True
+    >>> fingerprint(LogisticRegression(C=2.0)) == fingerprint(LogisticRegression())
+    False
     """
-    return {str(name): _canonical(value) for name, value in params.items()}
+    return joblib.hash(_canonical(parts))
 
 
 def _canonical(value):
-    if hasattr(value, "get_params"):
-        return f"<{type(value).__module__}.{type(value).__qualname__}>"
-    if isinstance(value, np.random.RandomState):  # its repr holds a memory address
-        state = value.get_state()
-        return f"<RandomState {state[2]} {hashlib.sha256(state[1].tobytes()).hexdigest()}>"
-    if callable(value) and hasattr(value, "__qualname__"):  # likewise for functions
-        return f"<{getattr(value, '__module__', '')}.{value.__qualname__}>"
-    if isinstance(value, np.ndarray):
-        digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
-        return f"<array {value.dtype} {value.shape} {digest}>"
-    if isinstance(value, (list, tuple)):
-        return [_canonical(item) for item in value]
+    if hasattr(value, "get_params") and not isinstance(value, type):
+        return type(value).__qualname__, _canonical(value.get_params(deep=False))
     if isinstance(value, dict):
-        return canonical_params(value)
-    if isinstance(value, (str, bool, type(None))):
-        return value
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    return repr(value)
-
-
-def fingerprint(params, *arrays):
-    """Hash of the parameters (a dict, compared by ``repr``) and the arrays' bytes."""
-    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=repr).encode())
-    for array in arrays:
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()
+        return {key: _canonical(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(item) for item in value]
+    if callable(value) and not isinstance(value, type) and hasattr(value, "__qualname__"):
+        return f"<{getattr(value, '__module__', '')}.{value.__qualname__}>"
+    return value
 
 
 def save_checkpoint(path, state):

@@ -4,15 +4,14 @@ import contextlib
 import math
 import os
 
-import joblib
 import numpy as np
 
+from .._checkpoint import fingerprint
 from ._optuna import import_optuna
 
 __all__ = [
     "FINISHED",
     "ScreeningStore",
-    "fingerprint",
     "json_record",
     "open_study",
     "quiet_optuna",
@@ -114,33 +113,6 @@ def recorded_result(trial):
     return None
 
 
-def _canonical(value):
-    # estimators by class name and parameters, not by pickle, so that the same
-    # class run as a script (``__main__``) and imported as a module match
-    if hasattr(value, "get_params") and not isinstance(value, type):
-        return type(value).__qualname__, _canonical(value.get_params(deep=False))
-    if isinstance(value, dict):
-        return {key: _canonical(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_canonical(item) for item in value]
-    return value
-
-
-def fingerprint(*parts):
-    """A hash of ``parts`` (data arrays, parameters, estimators) that is stable across processes.
-
-    Examples
-    --------
-    >>> from sklearn.linear_model import LogisticRegression
-    >>> from skheatmap.search._storage import fingerprint
-    >>> fingerprint(LogisticRegression(C=1.0)) == fingerprint(LogisticRegression())
-    True
-    >>> fingerprint(LogisticRegression(C=2.0)) == fingerprint(LogisticRegression())
-    False
-    """
-    return joblib.hash(_canonical(parts))
-
-
 class ScreeningStore:
     """Finished Stage-A evaluations in an Optuna study, so that an interrupted screening resumes.
 
@@ -181,7 +153,7 @@ class ScreeningStore:
     @staticmethod
     def key(*identity):
         """The key of the evaluation ``identity`` (rung, candidate, seed, point...)."""
-        return joblib.hash(identity)
+        return fingerprint(*identity)
 
     def finished(self):
         """``{key: summary}`` of the evaluations stored so far (by any process).

@@ -16,6 +16,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import assert_all_finite, check_is_fitted, indexable
 
+from .._checkpoint import fingerprint
 from ._evaluation import routed_fit_params
 from ._fidelity import RESOURCES
 from ._focused import epoch_rungs, optimize_branch
@@ -25,7 +26,6 @@ from ._screening import halving_schedule, screen_branches
 from ._space import CategoricalSpace, categorical_space
 from ._storage import (
     ScreeningStore,
-    fingerprint,
     open_study,
     quiet_optuna,
     recorded_result,
