@@ -23,6 +23,7 @@ from skheatmap.softdtw import (
     soft_dtw_divergence,
     soft_dtw_pairwise,
 )
+from skheatmap.softdtw._inputs import series_lengths
 from skheatmap.softdtw._numba_kernels import (
     _diagonal_spans,
     _expected_cost,
@@ -565,6 +566,25 @@ def test_bad_shapes_are_named():
         soft_dtw(np.array([[1.0, np.nan]]), np.zeros((3, 2)))
     with pytest.raises(ValueError, match="NaN padding must be trailing"):
         soft_dtw(np.array([[1.0], [np.nan], [2.0]]), np.zeros((3, 1)))
+    with pytest.raises(ValueError, match="no finite frame"):
+        soft_dtw(np.zeros((2, 3, 1)), np.array([[[0.0]] * 3, [[np.nan]] * 3]))
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+@pytest.mark.parametrize("frame", [0, 2])  # inside the series, or a whole padding frame
+def test_infinity_is_refused_inside_a_series_and_as_padding(bad, frame):
+    x = np.array([[1.0, 2.0], [3.0, 4.0], [np.nan, np.nan]])
+    x[frame] = bad
+    with pytest.raises(ValueError, match="x contains infinity"):
+        soft_dtw(x, np.zeros((3, 2)))
+
+
+def test_lengths_follow_trailing_padding():
+    X = np.zeros((3, 4, 2))
+    X[1, 3:] = np.nan
+    X[2, 1:] = np.nan
+    np.testing.assert_array_equal(series_lengths(torch.tensor(X), "X").numpy(), [4, 3, 1])
+    assert series_lengths(torch.zeros((0, 4, 2)), "X").shape == (0,)
 
 
 @pytest.mark.gpu

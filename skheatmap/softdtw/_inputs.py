@@ -67,29 +67,41 @@ def series_lengths(X, name):
             f"{name} has shape {tuple(X.shape)}: every series needs at least one frame of at "
             "least one value."
         )
+    # The common case in few whole-tensor operations and one synchronisation:
+    # every frame is finite before the series' length and all NaN after it.
+    finite_values = torch.isfinite(X).sum(-1)  # (B, T)
+    lengths = (finite_values == X.shape[2]).sum(1)
+    steps = torch.arange(X.shape[1], device=X.device)
+    layout = torch.where(steps < lengths[:, None], X.shape[2], 0)
+    no_infinity = torch.isnan(X).sum(-1) + finite_values == X.shape[2]
+    if not (
+        torch.equal(finite_values, layout)
+        and bool(no_infinity.all())
+        and bool((lengths > 0).all())
+    ):
+        _explain_invalid(X, name, finite_values == X.shape[2], lengths)
+    return lengths.to(torch.int64)
+
+
+def _explain_invalid(X, name, finite_frame, lengths):
+    """Raise the ValueError that says what is wrong with the series ``X``."""
+    torch = import_torch()
     if bool(torch.isinf(X).any()):
         raise ValueError(
             f"{name} contains infinity; soft-DTW needs finite values (NaN only as trailing "
             "whole-frame padding). Replace infinite values, e.g. with np.nan_to_num."
         )
-    nan_frame = torch.isnan(X).all(-1)
-    finite_frame = ~torch.isnan(X).any(-1)
-    if not bool((nan_frame | finite_frame).all()):
+    if not bool((torch.isnan(X).all(-1) | finite_frame).all()):
         raise ValueError(
             f"{name} has frames that are partly NaN; only whole-frame NaN padding at the "
             "end of a series is allowed (impute missing values first)."
         )
-    T = X.shape[1]
-    steps = torch.arange(1, T + 1, device=X.device)
-    lengths = torch.where(finite_frame, steps, torch.zeros_like(steps)).max(1).values
     if bool((lengths == 0).any()):
         raise ValueError(f"{name} contains a series with no finite frame (all NaN).")
-    if bool((finite_frame.sum(1) != lengths).any()):
-        raise ValueError(
-            f"{name} has all-NaN frames before the end of a series; NaN padding must be "
-            "trailing (see skheatmap.to_dataset)."
-        )
-    return lengths.to(torch.int64)
+    raise ValueError(
+        f"{name} has all-NaN frames before the end of a series; NaN padding must be "
+        "trailing (see skheatmap.to_dataset)."
+    )
 
 
 def as_batch(x, name, like=None):
