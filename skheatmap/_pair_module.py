@@ -7,7 +7,7 @@ Imported only when a :class:`~skheatmap.SoftDTWPairClassifier` is fitted, so
 import numpy as np
 import torch
 
-from .softdtw import soft_dtw, soft_dtw_divergence, soft_dtw_pairwise
+from .softdtw import soft_dtw_pairs, soft_dtw_pairwise
 
 
 class FlattenFrames(torch.nn.Module):
@@ -117,7 +117,6 @@ class PairModule(torch.nn.Module):
 
     def pair_distances(self, Z, pairs):
         """Distances of the index pairs ``(Z[a], Z[b])``, differentiable."""
-        index = torch.as_tensor(pairs, device=Z.device)
-        Z = self._compared(Z)
-        distance = soft_dtw_divergence if self.divergence else soft_dtw
-        return distance(Z[index[:, 0]], Z[index[:, 1]], **self._options())
+        return soft_dtw_pairs(
+            self._compared(Z), pairs, divergence=self.divergence, **self._options()
+        )

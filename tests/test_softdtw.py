@@ -21,6 +21,7 @@ from skheatmap.softdtw import (
     soft_dtw,
     soft_dtw_alignment,
     soft_dtw_divergence,
+    soft_dtw_pairs,
     soft_dtw_pairwise,
 )
 from skheatmap.softdtw._inputs import series_lengths
@@ -503,6 +504,56 @@ def test_pairwise_between_two_sets_equals_per_pair_divergence():
         assert D[a, b] == pytest.approx(
             soft_dtw_divergence(X[a], Y[b], gamma=0.5, band=2), rel=1e-12, abs=1e-13
         )
+
+
+@pytest.mark.parametrize("divergence", [True, False])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_chosen_pairs_equal_the_per_pair_functions(divergence, normalize):
+    rng = np.random.default_rng(23)
+    X = to_dataset([rng.normal(size=(n, 2)) for n in (6, 9, 4, 7, 8)])
+    pairs = np.array([[0, 1], [1, 0], [2, 2], [4, 3], [0, 4], [1, 3]])
+    values = soft_dtw_pairs(X, pairs, gamma=0.4, band=3, divergence=divergence, normalize=normalize)
+    reference = soft_dtw_divergence if divergence else soft_dtw
+    for (a, b), value in zip(pairs, values, strict=True):
+        xa, xb = X[a][~np.isnan(X[a, :, 0])], X[b][~np.isnan(X[b, :, 0])]
+        expected = reference(xa, xb, gamma=0.4, band=3, normalize=normalize)
+        assert value == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+def test_chosen_pairs_gradient_equals_that_of_gathered_rows(backend):
+    rng = np.random.default_rng(24)
+    X0 = rng.normal(size=(5, 7, 3))
+    pairs = torch.tensor([[0, 1], [3, 1], [4, 4], [2, 0]])
+    weights = torch.tensor(rng.normal(size=4))
+    X = torch.tensor(X0, requires_grad=True)
+    (soft_dtw_pairs(X, pairs, gamma=0.5, _backend=backend) * weights).sum().backward()
+    gathered = torch.tensor(X0, requires_grad=True)
+    values = soft_dtw_divergence(gathered[pairs[:, 0]], gathered[pairs[:, 1]], gamma=0.5)
+    (values * weights).sum().backward()
+    torch.testing.assert_close(X.grad, gathered.grad, rtol=1e-10, atol=1e-12)
+    assert torch.autograd.gradcheck(
+        lambda a: soft_dtw_pairs(a, pairs, gamma=0.5, _backend=backend),
+        (torch.tensor(X0[:, :4], requires_grad=True),),
+        fast_mode=True,
+    )
+
+
+@pytest.mark.parametrize(
+    "pairs, error, match",
+    [
+        (np.array([[0, 5]]), ValueError, r"in \[0, 5\)"),
+        (np.array([[-1, 0]]), ValueError, r"in \[0, 5\)"),
+        (np.array([0, 1, 2]), ValueError, r"shape \(P, 2\)"),
+        (np.array([[0.0, 1.0]]), TypeError, "integer row indices"),
+    ],
+)
+def test_bad_pairs_are_named(pairs, error, match):
+    with pytest.raises(error, match=match):
+        soft_dtw_pairs(np.zeros((5, 3, 1)), pairs)
+
+
+def test_no_pairs_give_no_values():
+    assert soft_dtw_pairs(np.zeros((2, 3, 1)), np.zeros((0, 2), dtype=int)).shape == (0,)
 
 
 def test_pairwise_gradcheck(backend):

@@ -24,6 +24,8 @@ from corner to corner, so it is finite only for equal lengths.)
 series of different lengths are compared on the same scale.
 """
 
+import numpy as np
+
 from .._torch import import_torch
 from ._autograd import run_engine, soft_dtw_function
 from ._inputs import (
@@ -42,10 +44,22 @@ __all__ = [
     "soft_dtw",
     "soft_dtw_divergence",
     "soft_dtw_pairwise",
+    "soft_dtw_pairs",
     "soft_dtw_alignment",
 ]
 
 _BACKENDS = ("auto", "numba", "torch")
+
+
+def _engine_options(gamma, X, band, backend, divergence, normalize):
+    """The checked options of the all-pairs functions, as :func:`_cross_values` takes them."""
+    return {
+        "gamma": check_gamma(gamma, X.dtype, X.device),
+        "band": check_band(band),
+        "backend": _check_backend(backend),
+        "divergence": bool(divergence),
+        "normalize": bool(normalize),
+    }
 
 
 def _check_backend(backend):
@@ -57,6 +71,28 @@ def _check_backend(backend):
 def _pair_values(Z, lengths, pairs, gamma, band, backend):
     """Differentiable soft-DTW of the pairs ``(Z[a], Z[b])`` of one stack of series."""
     return soft_dtw_function().apply(Z, Z, gamma, lengths, lengths, pairs, band, backend)
+
+
+def _cross_values(Z, lengths, rows, cols, selves, options):
+    """Soft-DTW (or divergence) of the pairs ``(Z[rows], Z[cols])`` of one stack.
+
+    The self-terms ``S(z, z)`` of the series ``selves`` are computed once each,
+    in the same engine call as the pairs (divergence needs those of every
+    series in ``rows`` and ``cols``). ``options`` holds gamma, band, backend,
+    divergence and normalize. Returns the pair values and the self-terms.
+    """
+    torch = import_torch()
+    pairs = torch.cat([torch.stack([rows, cols], 1), torch.stack([selves, selves], 1)])
+    values = _pair_values(
+        Z, lengths, pairs, options["gamma"], options["band"], options["backend"]
+    )
+    cross, self_terms = values[: len(rows)], values[len(rows) :]
+    if options["divergence"]:
+        by_series = self_terms.new_zeros(len(Z)).index_copy(0, selves, self_terms)
+        cross = cross - 0.5 * by_series[rows] - 0.5 * by_series[cols]
+    if options["normalize"]:
+        cross = cross / (lengths[rows] + lengths[cols]).to(cross.dtype)
+    return cross, self_terms
 
 
 def _stack(X, Y):
@@ -228,8 +264,7 @@ def soft_dtw_pairwise(
         Xt, Yt = common_dtype(Xt, Yt)
     lx = series_lengths(Xt, "X")
     ly = lx if Yt is None else series_lengths(Yt, "Y")
-    gamma = check_gamma(gamma, Xt.dtype, Xt.device)
-    band, backend = check_band(band), _check_backend(_backend)
+    options = _engine_options(gamma, Xt, band, _backend, divergence, normalize)
 
     def compute():
         B = len(Xt)
@@ -244,13 +279,7 @@ def soft_dtw_pairwise(
             ).T
         )
         own = torch.arange(n_series, device=Z.device)
-        pairs = torch.cat([torch.stack([rows, cols], 1), torch.stack([own, own], 1)])
-        values = _pair_values(Z, lengths, pairs, gamma, band, backend)
-        cross, self_terms = values[: len(rows)], values[len(rows) :]
-        if divergence:
-            cross = cross - 0.5 * self_terms[rows] - 0.5 * self_terms[cols]
-        if normalize:
-            cross = cross / (lengths[rows] + lengths[cols]).to(cross.dtype)
+        cross, self_terms = _cross_values(Z, lengths, rows, cols, own, options)
         C = B if Yt is None else n_series - B
         matrix = cross.new_zeros((B, C))
         matrix = matrix.index_put((rows, cols - (0 if Yt is None else B)), cross)
@@ -262,6 +291,78 @@ def soft_dtw_pairwise(
         return to_output(matrix, numpy_in)
 
     return _run_public(compute, numpy_in)
+
+
+def soft_dtw_pairs(
+    X, pairs, *, gamma=1.0, divergence=True, band=None, normalize=False, _backend="auto"
+):
+    """Soft-DTW divergences (or values) of chosen pairs ``(X[a], X[b])`` of one set.
+
+    For mined or sampled pairs of a batch: each series is checked once, each
+    self-term ``S(x, x)`` is computed once however many pairs use the series,
+    and no copy of the paired series is made (gradients flow to ``X``
+    directly). ``soft_dtw_divergence(X[a], X[b])`` gives the same values with
+    three dynamic programs per pair.
+
+    Parameters
+    ----------
+    X : array-like or Tensor of shape (B, T, d)
+        Series (trailing all-NaN frames are padding); 2-D ``(B, F)`` means B
+        series of one frame.
+    pairs : array-like or Tensor of int, shape (P, 2)
+        Row indices ``(a, b)`` into ``X``, each in ``[0, B)``.
+    gamma : float or 0-d Tensor, default=1.0
+    divergence : bool, default=True
+        Soft-DTW divergence rather than raw soft-DTW.
+    band : int or None, default=None
+    normalize : bool, default=False
+        Divide each value by ``n + m``.
+
+    Returns
+    -------
+    values : ndarray or Tensor of shape (P,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skheatmap.softdtw import soft_dtw_divergence, soft_dtw_pairs
+    >>> X = np.random.default_rng(0).normal(size=(4, 10, 2))
+    >>> pairs = np.array([[0, 1], [0, 2], [3, 3]])
+    >>> d = soft_dtw_pairs(X, pairs, gamma=0.5)
+    >>> bool(np.allclose(d, soft_dtw_divergence(X[[0, 0, 3]], X[[1, 2, 3]], gamma=0.5)))
+    True
+    """
+    torch = import_torch()
+    numpy_in = not is_tensor(X)
+    Xt = check_dataset(X, "X")
+    lengths = series_lengths(Xt, "X")
+    index = _check_pairs(pairs, len(Xt), Xt.device)
+    options = _engine_options(gamma, Xt, band, _backend, divergence, normalize)
+
+    def compute():
+        Z = torch.nan_to_num(Xt, nan=0.0)
+        selves = torch.unique(index) if options["divergence"] else index.new_zeros(0)
+        cross, _ = _cross_values(Z, lengths, index[:, 0], index[:, 1], selves, options)
+        return to_output(cross, numpy_in)
+
+    return _run_public(compute, numpy_in)
+
+
+def _check_pairs(pairs, n_series, device):
+    """``pairs`` as a ``(P, 2)`` int64 tensor of row indices below ``n_series``."""
+    torch = import_torch()
+    values = pairs.detach().cpu().numpy() if is_tensor(pairs) else np.asarray(pairs)
+    if values.dtype.kind not in "iu" and not (values.size == 0 and values.dtype.kind == "f"):
+        raise TypeError(f"pairs must hold integer row indices, got dtype {values.dtype}.")
+    values = values.reshape(-1, 2) if values.size == 0 else values
+    if values.ndim != 2 or values.shape[1] != 2:
+        raise ValueError(f"pairs must have shape (P, 2) of row indices, got {values.shape}.")
+    if values.size and (values.min() < 0 or values.max() >= n_series):
+        raise ValueError(
+            f"pairs must index rows of X, in [0, {n_series}); got values from "
+            f"{values.min()} to {values.max()}."
+        )
+    return torch.as_tensor(values.astype(np.int64), device=device)
 
 
 def soft_dtw_alignment(x, y, *, gamma=1.0, band=None, _backend="auto"):
