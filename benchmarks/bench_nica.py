@@ -13,7 +13,8 @@ convention, ``n_layers`` matrices with ``n_layers - 1`` nonlinearities):
 - ``b1u``: B1 undercomplete, 20 sources seen through 40 channels, n_components=20.
 - ``b3``: ICE-BeeM comparison at depth 4 (d=5, 20 segments x 2000), iVAE; MCC vs s.
 - ``b4``: iVAE default (d=5, 40 segments x 1000, 3 layers); MCC vs s.
-- ``thermal``: make_thermal_faces after the HeatmapEmbedder (when it exists).
+- ``thermal``: make_thermal_faces after the HeatmapEmbedder, with and without the
+  WaveletBandReconstructor (each front end by FastICA and each objective).
 - ``time``: training time until the held-out MCC of B1 at L=3 reaches 0.85
   (checked after each epoch; the check is not counted in the time).
 
@@ -23,14 +24,15 @@ protocol of the issue. Run ``python benchmarks/bench_nica.py --help``.
 """
 
 import argparse
-import importlib.util
 import time
 import warnings
 
 import numpy as np
 import torch
+from sklearn.base import clone
 from sklearn.decomposition import FastICA
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.pipeline import make_pipeline
 
 from skheatmap.datasets import (
     make_icebeem_benchmark,
@@ -158,42 +160,65 @@ THERMAL_OBJECTIVES = {
 }
 
 
-def bench_thermal(preset, seeds):
-    """MCC of the emotional sources recovered from eigenface channels (E then Psi)."""
-    if importlib.util.find_spec("skheatmap.embedding") is None:
-        print("thermal: skipped - skheatmap.embedding (HeatmapEmbedder) does not exist yet")
-        return
-    from skheatmap.datasets import make_thermal_faces
+def thermal_front_ends(fs):
+    """The ℰ (and Ω) stages put in front of Ψ on the thermal faces, by label.
+
+    Ω is the examples' low-pass (db4, level 4, the bands overlapping 0-1 Hz:
+    breathing and sensor noise removed). Subject templates dominate the
+    channels and sit in the DC, which no band of a 256-frame recording
+    separates from the slow sources: each recording's mean is removed.
+    """
+    from skheatmap import WaveletBandReconstructor
     from skheatmap.embedding import HeatmapEmbedder
 
-    rows = {name: [] for name in ["fastica", *THERMAL_OBJECTIVES]}
+    def omega():
+        return WaveletBandReconstructor("db4", level=4, keep=(0.0, 1.0), fs=fs)
+
+    eigenfaces = HeatmapEmbedder("eigenfaces", n_components=12)
+    return {
+        "E eigenfaces(12)": make_pipeline(eigenfaces),
+        "E eigenfaces(12) -> Omega 0-1 Hz": make_pipeline(clone(eigenfaces), omega()),
+        "E moments -> Omega 0-1 Hz": make_pipeline(HeatmapEmbedder("moments"), omega()),
+    }
+
+
+def bench_thermal(preset, seeds):
+    """MCC of the emotional sources recovered after ℰ (and Ω), by front end and objective."""
+    from skheatmap.datasets import make_thermal_faces
+
+    rows = {}
     for seed in seeds:
         faces = make_thermal_faces(random_state=seed)
-        channels = HeatmapEmbedder("eigenfaces", n_components=12).fit_transform(faces.X)
-        # subject templates dominate the eigenface channels; removing each recording's
-        # mean (the DC band a wavelet stage would drop) leaves the responses to separate
-        channels = channels - np.nanmean(channels, axis=1, keepdims=True)
         L = faces.sources.shape[-1]
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=ConvergenceWarning)
-            flat = channels.reshape(-1, channels.shape[-1])
-            complete = ~np.isnan(flat).any(axis=1)
-            ica = FastICA(L, whiten="unit-variance", max_iter=1000, random_state=0)
-            estimate = np.full((len(flat), L), np.nan)
-            estimate[complete] = ica.fit_transform(flat[complete])
-        rows["fastica"].append(mean_correlation_coefficient(faces.sources, estimate))
-        for name, params in THERMAL_OBJECTIVES.items():
-            encoder = NonlinearICAEncoder(
-                L, max_epochs=preset["max_epochs"], random_state=seed, n_jobs=1, lr=1e-2,
-                hidden_layer_sizes=(32, 32), **params,
-            ).fit(channels)  # fmt: skip
-            Z = encoder.transform(channels)
-            rows[name].append(mean_correlation_coefficient(faces.sources, Z))
-    for name, values in rows.items():
-        print(
-            f"thermal eigenfaces(12), centred -> {name:<8} MCC(s) {np.mean(values):.3f} ± "
-            f"{np.std(values):.3f} (in-sample: the sources have no held-out draw)"
-        )
+        for label, front in thermal_front_ends(faces.fs).items():
+            channels = front.fit_transform(faces.X)
+            channels = channels - np.nanmean(channels, axis=1, keepdims=True)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", category=ConvergenceWarning)
+                flat = channels.reshape(-1, channels.shape[-1])
+                complete = ~np.isnan(flat).any(axis=1)
+                ica = FastICA(L, whiten="unit-variance", max_iter=1000, random_state=0)
+                estimate = np.full((len(flat), L), np.nan)
+                estimate[complete] = ica.fit_transform(flat[complete])
+            scores = rows.setdefault(label, {})
+            estimate = estimate.reshape(*channels.shape[:2], L)
+            scores.setdefault("fastica", []).append(
+                mean_correlation_coefficient(faces.sources, estimate)
+            )
+            for name, params in THERMAL_OBJECTIVES.items():
+                encoder = NonlinearICAEncoder(
+                    L, max_epochs=preset["max_epochs"], random_state=seed, n_jobs=1, lr=1e-2,
+                    hidden_layer_sizes=(32, 32), **params,
+                ).fit(channels)  # fmt: skip
+                Z = encoder.transform(channels)
+                scores.setdefault(name, []).append(mean_correlation_coefficient(faces.sources, Z))
+    for label, scores in rows.items():
+        for name, values in scores.items():
+            print(
+                f"thermal {label}, centred: {name:<8} MCC(s) {np.mean(values):.3f} ± "
+                f"{np.std(values):.3f} (in-sample: the sources have no held-out draw)",
+                flush=True,
+            )
 
 
 def bench_time_to_target(preset, seed=0, target=0.85):
