@@ -4,14 +4,21 @@ Both searches score Pipeline(HeatmapEmbedder, WaveletBandReconstructor,
 SoftDTWPairClassifier) by cross-subject pair ROC AUC on the same GroupKFold
 splits of ``make_thermal_faces``. The grid evaluates every branch at full
 fidelity with the estimator's continuous defaults; TwoStageSearchCV screens
-the branches by successive halving on temporally downsampled recordings, then
-runs TPE over the continuous parameters of the best branches.
+the branches by successive halving (factor 4) on recordings downsampled in
+time, with the training epochs scaled alike (1/16 of the frames and one epoch
+at the first rung), then runs TPE over the continuous parameters of the best
+branch.
 
 Printed: each search's best cross-validated AUC (and that of its refitted
 model on held-out subjects), the number of fits, their summed fit time and
 the wall-clock time, the two-stage/grid ratios, and a verdict line against
-the quality target: a CV AUC gap <= 0.01 with both the fits ratio and the
-fit-time ratio <= 0.25 (PASS only if all three hold).
+the quality target: a CV AUC gap <= 0.01 at <= 0.25 of the grid's fit time
+(PASS only if both hold). The cost is measured in time because the fits are
+not alike: a first-rung fit sees 1/16 of the frames for one epoch. Counted
+one by one, any search that scores every branch once in cross-validation
+makes at least as many fits as the grid (one per branch and split, and
+the halving rungs add theirs), so the raw count ratio is printed for
+information only.
 
 Run ``python benchmarks/bench_search.py --help`` for the scale options; the
 figures are noisy on a shared machine (ratios from one run are what count).
@@ -30,7 +37,7 @@ from skheatmap.datasets import make_thermal_faces
 from skheatmap.search import TwoStageSearchCV, categorical_space
 
 # The quality target: the two-stage search's best CV AUC is at most MAX_AUC_GAP below the grid's,
-# with at most MAX_COST_RATIO of the grid's fits and of its summed fit time.
+# with at most MAX_COST_RATIO of the grid's summed fit time.
 MAX_AUC_GAP = 0.01
 MAX_COST_RATIO = 0.25
 
@@ -58,13 +65,14 @@ def parse_args():
     parser.add_argument("--max-epochs", type=int, default=5)
     parser.add_argument("--n-splits", type=int, default=3)
     parser.add_argument("--top-k", type=int, default=1)
-    parser.add_argument("--factor", type=int, default=3)
+    parser.add_argument("--factor", type=int, default=4)
     parser.add_argument("--n-trials", type=int, default=3)
-    parser.add_argument("--resource", choices=["downsample", "epochs", "n_samples"],
-                        default="downsample", help="Stage-A fidelity resource")
+    parser.add_argument("--resource", default="downsample_epochs",
+                        choices=["downsample", "downsample_epochs", "epochs", "n_samples"],
+                        help="Stage-A fidelity resource")
     parser.add_argument("--min-resources", type=float, default=None,
-                        help="first rung's resource (default: 1/9 of the frames for "
-                             "'downsample', 1 epoch, 2 recordings per class)")
+                        help="first rung's resource (default: 1/factor**2 of the frames "
+                             "for the downsampling resources, 1 epoch, 2 recordings per class)")
     parser.add_argument("--test-subjects", type=int, default=3,
                         help="subjects held out from both searches to score the refitted models")
     parser.add_argument("--seed", type=int, default=0)
@@ -94,7 +102,7 @@ def run_grid(pipe, space, X, y, groups, cv):
 def run_two_stage(pipe, space, X, y, groups, cv, args):
     min_resources = args.min_resources
     if min_resources is None:
-        min_resources = 1 / 9 if args.resource == "downsample" else "auto"
+        min_resources = 1 / args.factor**2 if args.resource.startswith("downsample") else "auto"
     search = TwoStageSearchCV(
         pipe, space, cv=cv, resource=args.resource, factor=args.factor,
         min_resources=min_resources,
@@ -115,14 +123,13 @@ def run_two_stage(pipe, space, X, y, groups, cv, args):
                     "branch": search.best_branch_}  # fmt: skip
 
 
-def verdict(auc_gap, fits_ratio, fit_time_ratio):
+def verdict(auc_gap, fit_time_ratio):
     """The PASS/FAIL line against the quality target (MAX_AUC_GAP, MAX_COST_RATIO)."""
-    passed = (auc_gap <= MAX_AUC_GAP and fits_ratio <= MAX_COST_RATIO
-              and fit_time_ratio <= MAX_COST_RATIO)  # fmt: skip
+    passed = auc_gap <= MAX_AUC_GAP and fit_time_ratio <= MAX_COST_RATIO
     return (
-        f"verdict: {'PASS' if passed else 'FAIL'} (target: AUC gap <= {MAX_AUC_GAP} and "
-        f"fits/time ratio <= {MAX_COST_RATIO}; CV AUC gap {auc_gap:+.4f}, fits ratio "
-        f"{fits_ratio:.2f}, fit-time ratio {fit_time_ratio:.2f})"
+        f"verdict: {'PASS' if passed else 'FAIL'} (target: CV AUC gap <= {MAX_AUC_GAP} at "
+        f"<= {MAX_COST_RATIO} of the grid's fit time; gap {auc_gap:+.4f}, fit-time ratio "
+        f"{fit_time_ratio:.2f})"
     )
 
 
@@ -165,9 +172,11 @@ def main():
     fits_ratio, fit_time_ratio = two["n_fits"] / grid["n_fits"], two["fit_time"] / grid["fit_time"]
     print(f"AUC gap (grid - two-stage): CV {auc_gap:+.4f}, "
           f"held-out {grid.get('held_out_auc', np.nan) - two.get('held_out_auc', np.nan):+.4f}")
-    print(f"two-stage / grid: fits {fits_ratio:.2f}, fit time {fit_time_ratio:.2f}, "
-          f"wall {two['wall'] / grid['wall']:.2f}")
-    print(verdict(auc_gap, fits_ratio, fit_time_ratio))
+    wall_ratio = two["wall"] / grid["wall"]
+    print(f"two-stage / grid: fit time {fit_time_ratio:.2f}, wall {wall_ratio:.2f}, fits "
+          f"{fits_ratio:.2f} (counted one by one: >= 1 for any search that scores every "
+          "branch in cross-validation)")
+    print(verdict(auc_gap, fit_time_ratio))
 
 
 if __name__ == "__main__":

@@ -386,6 +386,33 @@ def test_downsample_resource_keeps_every_kth_frame_and_rescales_fs():
     assert fidelity.params(estimator) == {"epochclassifier__fs": 2.0}
 
 
+def test_downsample_epochs_resource_scales_frames_fs_and_epochs_alike():
+    estimator = make_pipeline(EpochClassifier(fs=8.0, max_epochs=10))
+    fidelity = Fidelity("downsample_epochs", 1 / 4)
+    X = np.arange(2 * 16 * 3).reshape(2, 16, 3)
+    np.testing.assert_array_equal(fidelity.frames(X), X[:, ::4])
+    assert fidelity.params(estimator) == {"epochclassifier__fs": 2.0,
+                                          "epochclassifier__max_epochs": 3}  # fmt: skip
+    # never fewer than one epoch
+    assert Fidelity("downsample_epochs", 1 / 64).params(estimator)[
+        "epochclassifier__max_epochs"
+    ] == 1
+
+
+def test_downsample_epochs_search_records_fractional_rungs(data):
+    X, y, groups = data
+    X3 = np.repeat(X[:, np.newaxis, :], 9, axis=1)
+    search = TwoStageSearchCV(
+        make_pipeline(EpochClassifier(max_epochs=4)),
+        {"epochclassifier__alpha": [1e-4, 1e-2, 1.0, 10.0]},
+        resource="downsample_epochs", factor=2, top_k=1, n_trials=0, cv=4,
+    ).fit(X3, y, groups=groups)  # fmt: skip
+    assert [f.value for f in search.stage_a_fidelities_] == pytest.approx([1 / 4, 1 / 2, 1])
+    rows = search.cv_results_["stage"] == "A"
+    assert set(search.cv_results_["resource"][rows]) == {"downsample_epochs"}
+    assert search.stage_a_fidelities_[-1].full
+
+
 def test_downsample_schedule_ends_at_all_frames(data):
     X, y, groups = data
     X3 = np.repeat(X[:, np.newaxis, :], 9, axis=1)  # 9 identical frames per recording

@@ -1,4 +1,4 @@
-"""Low-fidelity evaluation: fewer recordings, fewer epochs, or temporally downsampled data."""
+"""Low-fidelity evaluation: fewer recordings, fewer epochs, temporally downsampled data, or both."""
 
 import math
 from dataclasses import dataclass
@@ -6,9 +6,11 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.utils import check_random_state
 
-__all__ = ["RESOURCES", "Fidelity", "epoch_parameters"]
+__all__ = ["FRACTIONAL", "RESOURCES", "Fidelity", "epoch_parameters"]
 
-RESOURCES = ("n_samples", "epochs", "downsample")
+RESOURCES = ("n_samples", "epochs", "downsample", "downsample_epochs")
+# resources whose amount is the fraction of frames kept
+FRACTIONAL = ("downsample", "downsample_epochs")
 
 
 def epoch_parameters(estimator):
@@ -31,8 +33,11 @@ class Fidelity:
         ``"epochs"``: every ``max_epochs`` parameter scaled so that the largest
         equals ``value``; ``"downsample"``: ``value`` is the fraction of frames
         kept (every ``round(1 / value)``-th frame, train and test, with every
-        non-None ``fs`` parameter divided accordingly); any other string is a
-        parameter path set to ``value``.
+        non-None ``fs`` parameter divided accordingly); ``"downsample_epochs"``:
+        that downsampling with every ``max_epochs`` scaled by the same
+        fraction too (at least one epoch), for estimators whose fixed cost per
+        epoch dominates on short recordings; any other string is a parameter
+        path set to ``value``.
     value : int or float
         The amount of the resource.
     full : bool
@@ -49,13 +54,17 @@ class Fidelity:
             epochs = epoch_parameters(estimator)
             largest = max(epochs.values(), default=0)
             return {p: max(1, math.ceil(e * self.value / largest)) for p, e in epochs.items()}
-        if self.resource == "downsample":
+        if self.resource in FRACTIONAL:
             stride = self.stride
-            return {
+            params = {
                 path: value / stride
                 for path, value in estimator.get_params(deep=True).items()
                 if (path == "fs" or path.endswith("__fs")) and value is not None
             }
+            if self.resource == "downsample_epochs":
+                epochs = epoch_parameters(estimator).items()
+                params.update({p: max(1, math.ceil(e * self.value)) for p, e in epochs})
+            return params
         if self.resource == "n_samples":
             return {}
         return {self.resource: self.value}
@@ -63,7 +72,7 @@ class Fidelity:
     @property
     def stride(self):
         """Frame step of ``"downsample"`` (1 otherwise)."""
-        return max(1, round(1 / self.value)) if self.resource == "downsample" else 1
+        return max(1, round(1 / self.value)) if self.resource in FRACTIONAL else 1
 
     def training_rows(self, train, y, random_state):
         """The training recordings used: all, or a label-balanced random subset."""

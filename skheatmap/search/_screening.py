@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ._evaluation import cross_validate_candidates
-from ._fidelity import Fidelity, epoch_parameters
+from ._fidelity import FRACTIONAL, Fidelity, epoch_parameters
 
 __all__ = ["halving_schedule", "screen_branches"]
 
@@ -22,7 +22,7 @@ def _full_amount(resource, estimator, n_train):
                 f"{type(estimator).__name__} has none. Use 'n_samples' or 'downsample'."
             )
         return max(epochs.values())
-    if resource == "downsample":
+    if resource in FRACTIONAL:
         return 1.0
     return estimator.get_params(deep=True)[resource]
 
@@ -37,10 +37,10 @@ def halving_schedule(resource, estimator, n_train, n_classes, *, factor, min_res
     """
     full = _full_amount(resource, estimator, n_train)
     top = full if max_resources == "auto" else max_resources
-    if resource == "downsample":
+    if resource in FRACTIONAL:
         if not 0 < top <= 1:
             raise ValueError(
-                f"max_resources for 'downsample' is a fraction in (0, 1], got {top!r}."
+                f"max_resources for {resource!r} is a fraction in (0, 1], got {top!r}."
             )
         low = (1 / factor**3) if min_resources == "auto" else min_resources
     elif min_resources == "auto":
@@ -54,7 +54,7 @@ def halving_schedule(resource, estimator, n_train, n_classes, *, factor, min_res
     by_resource = 1 + int(math.floor(math.log(top / low) / math.log(factor) + 1e-9))
     by_candidates = 1 + max(0, math.ceil(math.log(n_candidates / n_survivors) / math.log(factor)))
     n_rungs = min(by_resource, by_candidates)
-    integral = resource != "downsample"
+    integral = resource not in FRACTIONAL
     fidelities = []
     for i in range(n_rungs):
         amount = top / factor ** (n_rungs - 1 - i)

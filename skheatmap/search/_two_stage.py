@@ -69,7 +69,8 @@ class TwoStageSearchCV(MetaEstimatorMixin, BaseEstimator):
     successive halving: all candidates at a low fidelity, the best
     ``1/factor`` at a ``factor`` times richer one, and so on. The fidelity
     ``resource`` is the number of training recordings, the number of training
-    epochs, or a temporal downsampling of the recordings. Every evaluation
+    epochs, a temporal downsampling of the recordings, or the last two
+    together. Every evaluation
     records the cross-validated score and complexity proxies (parameter count,
     FLOPs per recording, transform latency).
 
@@ -104,9 +105,12 @@ class TwoStageSearchCV(MetaEstimatorMixin, BaseEstimator):
     cv : int, cross-validation generator or None, default=None
         Splitter. With ``groups`` and an int or None, ``GroupKFold`` (5 folds,
         or ``cv``), so that test subjects are never seen in training.
-    resource : {"n_samples", "epochs", "downsample"} or str, default="n_samples"
+    resource : {"n_samples", "epochs", "downsample", "downsample_epochs"} or str, \
+            default="n_samples"
         Stage-A fidelity: training recordings; epochs (every ``max_epochs``
-        scaled); the fraction of frames kept; or any integer parameter path.
+        scaled); the fraction of frames kept; that fraction of the frames
+        and of every ``max_epochs`` (cheapest when short recordings leave a
+        fit dominated by its per-epoch cost); or any integer parameter path.
     factor : int, default=3
         Halving (and Hyperband reduction) factor.
     min_resources, max_resources : "auto" or number, default="auto"
