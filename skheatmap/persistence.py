@@ -180,7 +180,7 @@ def load(path, *, trusted=(), device="cpu"):
                 f"{document.get('version')!r}; this skheatmap reads {_FORMAT!r} up to version "
                 f"{FORMAT_VERSION}. Upgrade skheatmap."
             )
-        reader = _Reader(archive, tuple(trusted), device)
+        reader = _Reader(archive, tuple(trusted), device, document.get("version", 0))
         return reader.value(document["root"])
 
 
@@ -357,10 +357,11 @@ def _is_torch(value, name):
 class _Reader:
     """Rebuilds the object tree from JSON nodes and archive members."""
 
-    def __init__(self, archive, trusted, device):
+    def __init__(self, archive, trusted, device, version):
         self.archive = archive
         self.trusted = trusted
         self.device = device
+        self.version = version
 
     def array(self, name):
         return np.load(io.BytesIO(self.archive.read(name)), allow_pickle=False)
@@ -463,10 +464,17 @@ class _Reader:
             try:
                 builder.restore(estimator, modules, self)
             except (AttributeError, LookupError, RuntimeError, TypeError, ValueError) as error:
+                cause = (
+                    "the file is corrupted or was altered."
+                    if self.version == FORMAT_VERSION
+                    else f"the archive has format version {self.version}, written by an older "
+                    f"skheatmap whose {cls.__name__} state this one cannot read: load it with "
+                    "that version and refit, or refit the estimator."
+                )
                 raise ValueError(
                     f"the archive's torch state for {cls.__name__} does not fit the "
                     f"architecture its attributes describe ({' '.join(str(error).split())}); "
-                    "the file is corrupted or was altered."
+                    + cause
                 ) from None
         return estimator
 

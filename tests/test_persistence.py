@@ -259,6 +259,30 @@ def test_training_state_smuggled_under_a_class_alias_is_refused_without_running_
     assert not marker.exists()
 
 
+@pytest.mark.parametrize(
+    "version, message",
+    [
+        (1, "format version 1, written by an older skheatmap .* refit"),
+        (FORMAT_VERSION, "the file is corrupted or was altered"),
+    ],
+)
+def test_a_training_state_that_does_not_fit_names_an_older_format(
+    version, message, data, tmp_path
+):
+    # version 1 kept the encoder's training state in another layout, which a
+    # version-2 reader cannot rebuild: the error says so instead of "corrupted"
+    path = tmp_path / "model.skh"
+    save(fitted("ica-pcl", data), path)
+
+    def older(document, members):
+        document["version"] = version
+        document["root"]["attributes"]["_training_state"] = {"kind": "dict", "items": []}
+
+    _edit_archive(path, older)
+    with pytest.raises(ValueError, match=message):
+        load(path)
+
+
 def test_an_archive_naming_a_class_by_an_alias_still_rebuilds_its_modules(data, tmp_path):
     path = tmp_path / "model.skh"
     estimator = fitted("ica-tcl", data)
