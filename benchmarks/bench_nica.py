@@ -59,8 +59,16 @@ PRESETS = {
     ),
 }
 TCL_TRAINING = dict(lr=1e-2, batch_size=1024, ema_decay=0.99, n_jobs=1)
+# A full posterior covariance: held-out MCC B3 0.819 -> 0.912, B4 0.783 -> 0.874. It keeps
+# improving slowly for 100 epochs or more; patience 10 stopped it near epoch 35.
 IVAE_TRAINING = dict(
-    objective="ivae", lr=3e-3, batch_size=256, hidden_layer_sizes=(50, 50), n_jobs=1
+    objective="ivae",
+    posterior_covariance="full",
+    lr=3e-3,
+    batch_size=256,
+    hidden_layer_sizes=(50, 50),
+    n_iter_no_change=30,
+    n_jobs=1,
 )
 
 

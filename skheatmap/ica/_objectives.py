@@ -89,15 +89,29 @@ class IVAEObjective(nn.Module):
     Khemakhem et al. (2020). The prior is ``N(mu(u), diag(exp(logvar(u))))``
     with ``u`` the segment index (a lookup table) or the time in the recording
     (a small MLP). The posterior mean is the shared encoder's output and depends
-    on ``x`` only, so ``transform`` needs no auxiliary variable; the posterior
-    variance comes from a second network of ``x``.
+    on ``x`` only, so ``transform`` needs no auxiliary variable.
+
+    The posterior covariance is ``C C^T`` with ``C`` lower triangular (positive
+    diagonal) from a second network of ``x``: diagonal, or full when
+    ``posterior_covariance="full"``. Where the mixing saturates, the true
+    posterior is strongly correlated; a diagonal posterior pays for that
+    correlation in the ELBO, which then favours distorted unmixings.
     """
 
     def __init__(
-        self, n_inputs, n_components, hidden_layer_sizes, activation, n_segments=None
+        self,
+        n_inputs,
+        n_components,
+        hidden_layer_sizes,
+        activation,
+        n_segments=None,
+        posterior_covariance="diagonal",
     ):
         super().__init__()
-        self.log_variance = make_mlp(n_inputs, hidden_layer_sizes, n_components, activation)
+        self.n_components = n_components
+        self.full_covariance = posterior_covariance == "full"
+        n_factor = n_components * (n_components + 1) // 2 if self.full_covariance else n_components
+        self.scale = make_mlp(n_inputs, hidden_layer_sizes, n_factor, activation)
         self.decoder = make_mlp(
             n_components, tuple(reversed(hidden_layer_sizes)), n_inputs, activation
         )
@@ -110,28 +124,51 @@ class IVAEObjective(nn.Module):
             self.prior = nn.Embedding(n_segments, 2 * n_components)
             nn.init.zeros_(self.prior.weight)
 
+    def posterior_factor(self, x):
+        """Lower-triangular ``C`` ``(B, L, L)`` and ``log diag(C)`` of the posterior covariance."""
+        L = self.n_components
+        values = self.scale(x)
+        # the first L outputs are log variances, as in the diagonal case
+        log_diagonal = 0.5 * values[:, :L].clamp(-12.0, 8.0)
+        factor = torch.diag_embed(torch.exp(log_diagonal))
+        if self.full_covariance:
+            rows, cols = torch.tril_indices(L, L, offset=-1, device=x.device)
+            factor[:, rows, cols] = values[:, L:]
+        return factor, log_diagonal
+
     def forward(self, encoder, batch, **_):
         x = batch["inputs"]
         mean = encoder.encode(x)
-        log_var = self.log_variance(x).clamp(-12.0, 8.0)
+        factor, log_diagonal = self.posterior_factor(x)
         # the posterior mean is the code at evaluation, so validation is deterministic
-        z = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var) if self.training else mean
+        z = mean
+        if self.training:
+            z = mean + (factor @ torch.randn_like(mean)[..., None])[..., 0]
         noise = self.noise_log_variance
         residual = x - self.decoder(z)
         nll = 0.5 * (residual**2 * torch.exp(-noise) + noise + math.log(2 * math.pi)).sum(-1)
         aux = batch["segments"] if isinstance(self.prior, nn.Embedding) else batch["time"]
         prior_mean, prior_log_var = self.prior(aux).chunk(2, dim=-1)
         prior_log_var = prior_log_var.clamp(-12.0, 8.0)
+        # KL(N(mean, C C^T) || N(prior_mean, diag)): log det(C C^T) = 2 sum(log diag(C))
+        variance = (factor**2).sum(-1)
         kl = 0.5 * (
-            prior_log_var
-            - log_var
-            + (torch.exp(log_var) + (mean - prior_mean) ** 2) * torch.exp(-prior_log_var)
-            - 1.0
-        ).sum(-1)
+            prior_log_var + (variance + (mean - prior_mean) ** 2) * torch.exp(-prior_log_var) - 1.0
+        ).sum(-1) - log_diagonal.sum(-1)
         return (nll + kl).mean()
 
 
-def make_objective(objective, *, n_inputs, n_components, n_segments, hidden, activation, auxiliary):
+def make_objective(
+    objective,
+    *,
+    n_inputs,
+    n_components,
+    n_segments,
+    hidden,
+    activation,
+    auxiliary,
+    posterior_covariance="diagonal",
+):
     """Build the head module of ``objective`` ("tcl", "pcl" or "ivae")."""
     if objective == "tcl":
         return TCLObjective(n_components, n_segments)
@@ -143,4 +180,5 @@ def make_objective(objective, *, n_inputs, n_components, n_segments, hidden, act
         hidden,
         activation,
         n_segments=n_segments if auxiliary == "segment" else None,
+        posterior_covariance=posterior_covariance,
     )

@@ -159,6 +159,7 @@ def build_model(
     auxiliary,
     window,
     stride,
+    posterior_covariance="diagonal",
 ):
     """Fresh encoder and objective head (float32), seeded by torch's global RNG."""
     n_channels = whitening.shape[0]
@@ -182,6 +183,7 @@ def build_model(
         hidden=hidden_layer_sizes,
         activation=activation,
         auxiliary=auxiliary,
+        posterior_covariance=posterior_covariance,
     )
     return nn.ModuleDict({"encoder": encoder, "objective": head}).float()
 
