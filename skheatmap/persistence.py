@@ -10,9 +10,9 @@ estimator to a zip archive that :func:`load` reads back with no pickle at all:
 - ``tensors/<n>.pt``: torch ``state_dict`` s and tensors, read with
   ``torch.load(..., weights_only=True)``.
 
-Format of ``skheatmap.json`` (version 2)
+Format of ``skheatmap.json`` (version 3)
 ----------------------------------------
-``{"format": "skheatmap-safe", "version": 2, "versions": {...}, "root": node}``
+``{"format": "skheatmap-safe", "version": 3, "versions": {...}, "root": node}``
 where a *node* is a JSON ``null``, boolean, integer, string or finite float
 standing for itself, a JSON list standing for a Python list, or an object with
 a ``"kind"``:
@@ -83,7 +83,9 @@ __all__ = ["save", "load", "FORMAT_VERSION"]
 
 # 2: the training state of NonlinearICAEncoder is tensor nodes in dict nodes (version 1
 # named .pt members instead, and a version-2 reader refuses such a state)
-FORMAT_VERSION = 2
+# 3: the iVAE head's posterior network is ``scale`` (it also gives the factor of a full
+# covariance); a version-2 iVAE training state names it ``log_variance`` and is refused
+FORMAT_VERSION = 3
 _FORMAT = "skheatmap-safe"
 _INDEX = "skheatmap.json"
 _TRUSTED_PACKAGES = ("skheatmap", "sklearn")
