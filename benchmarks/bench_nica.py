@@ -40,6 +40,7 @@ from skheatmap.datasets import (
     make_tcl_benchmark,
 )
 from skheatmap.ica import NonlinearICAEncoder
+from skheatmap.ica import _encoder as ica_encoder
 from skheatmap.metrics import mean_correlation_coefficient
 
 PRESETS = {
@@ -230,23 +231,44 @@ def bench_thermal(preset, seeds):
 
 
 def bench_time_to_target(preset, seed=0, target=0.85):
-    """Seconds of training until B1 (L=3) reaches ``target`` held-out MCC(|s|)."""
+    """Seconds of training until B1 (L=3) reaches ``target`` held-out MCC(|s|).
+
+    Trains epoch by epoch with ``partial_fit`` and scores after each epoch (not
+    timed). ``partial_fit`` refits TCL's FastICA post-step after every epoch so
+    that the model can be scored there; ``fit`` runs that step once, at the
+    end, so only the last one is counted (the others are timed and removed).
+    """
     data = make_tcl_benchmark(n_layers=3, random_state=seed, **preset["b1"])
     K = preset["b1"]["n_sources"]
     encoder = NonlinearICAEncoder(
         K, hidden_layer_sizes=tcl_hidden(K, 3), random_state=seed, **TCL_TRAINING
     )
-    trained, mcc, epoch = 0.0, 0.0, 0
-    while trained < preset["time_budget"] and mcc < target:
+    post_step = []
+    fit_fastica = ica_encoder._fit_fastica
+
+    def timed_fit_fastica(*args, **kwargs):
         start = time.perf_counter()
-        encoder.partial_fit(data.X, data.segments)
-        trained += time.perf_counter() - start
-        epoch += 1
-        mcc = score(encoder, data, np.abs)[0]
+        result = fit_fastica(*args, **kwargs)
+        post_step.append(time.perf_counter() - start)
+        return result
+
+    ica_encoder._fit_fastica = timed_fit_fastica
+    try:
+        epochs_seconds, mcc, epoch = 0.0, 0.0, 0
+        while epochs_seconds < preset["time_budget"] and mcc < target:
+            start = time.perf_counter()
+            encoder.partial_fit(data.X, data.segments)
+            epochs_seconds += time.perf_counter() - start - post_step[-1]
+            epoch += 1
+            mcc = score(encoder, data, np.abs)[0]
+    finally:
+        ica_encoder._fit_fastica = fit_fastica
     status = "reached" if mcc >= target else "NOT reached"
+    total = epochs_seconds + post_step[-1]
     print(
-        f"time to B1 L=3 MCC {target} (K={K}): {status} after {trained:.0f} s of training, "
-        f"{epoch} epochs (MCC {mcc:.3f})"
+        f"time to B1 L=3 MCC {target} (K={K}): {status} after {total:.0f} s "
+        f"({epoch} epochs, {epochs_seconds:.0f} s, and one FastICA post-step, "
+        f"{post_step[-1]:.0f} s; MCC {mcc:.3f})"
     )
 
 
