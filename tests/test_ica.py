@@ -118,6 +118,44 @@ def test_ivae_full_posterior_covariance_beats_fastica():
     assert mcc > _fastica_floor(data) + 0.15
 
 
+@pytest.mark.parametrize("covariance", ["diagonal", "full"])
+def test_ivae_loss_is_the_gaussian_nll_plus_the_closed_form_kl(covariance):
+    # evaluation mode decodes the posterior mean; the KL term is checked against
+    # torch.distributions' closed form for two multivariate normals
+    import torch
+
+    from skheatmap.ica._objectives import IVAEObjective
+
+    torch.manual_seed(0)
+    n_inputs, n_components = 4, 3
+    head = IVAEObjective(n_inputs, n_components, (8,), "tanh", n_segments=5,
+                         posterior_covariance=covariance).double().eval()  # fmt: skip
+    torch.nn.init.normal_(head.prior.weight, std=0.5)
+    encoder = torch.nn.Linear(n_inputs, n_components).double()
+    encoder.encode = encoder.forward
+    x = torch.randn(6, n_inputs, dtype=torch.float64)
+    segments = torch.tensor([0, 1, 2, 3, 4, 0])
+    with torch.no_grad():
+        loss = head(encoder, {"inputs": x, "segments": segments})
+        mean = encoder(x)
+        factor, _ = head.posterior_factor(x)
+        prior_mean, prior_log_var = head.prior(segments).chunk(2, dim=-1)
+        posterior = torch.distributions.MultivariateNormal(mean, scale_tril=factor)
+        prior = torch.distributions.MultivariateNormal(
+            prior_mean, covariance_matrix=torch.diag_embed(prior_log_var.exp())
+        )
+        kl = torch.distributions.kl_divergence(posterior, prior)
+        # the fixed observation variance 0.01, as the head stores it
+        noise_scale = torch.exp(0.5 * head.noise_log_variance)
+        torch.testing.assert_close(noise_scale**2, torch.full_like(noise_scale, 0.01))
+        noise = torch.distributions.Normal(head.decoder(mean), noise_scale)
+        nll = -noise.log_prob(x).sum(-1)
+    assert (factor.tril() == factor).all()
+    if covariance == "diagonal":
+        assert (factor == torch.diag_embed(factor.diagonal(dim1=-2, dim2=-1))).all()
+    torch.testing.assert_close(loss, (nll + kl).mean(), rtol=1e-12, atol=1e-12)
+
+
 def test_ivae_conditioned_on_time_needs_no_labels_and_beats_fastica():
     # the segment variances change along the recording, so time identifies them
     data = make_ivae_benchmark(n_sources=3, n_segments=16, segment_length=256, random_state=3)
