@@ -4,6 +4,7 @@ import os
 import signal
 import sys
 
+import numba
 import numpy as np
 import pytest
 
@@ -25,6 +26,10 @@ def test_frame_blocks_on_threads_equal_one_pass():
     )
 
 
+@pytest.mark.skipif(
+    numba.config.NUMBA_NUM_THREADS < 2,
+    reason="the pool has one thread (one CPU, or NUMBA_NUM_THREADS=1)",
+)
 def test_each_task_gets_its_own_thread_at_once():
     import threading
 
