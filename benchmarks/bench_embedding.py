@@ -220,11 +220,13 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--chunk-size", type=int, default=512, help="for the memmap run")
     parser.add_argument(
-        "--memmap-frames", type=int, default=8192, help="frames of the memmap (multiple of 8)"
+        "--memmap-frames", type=int, default=8192,
+        help="frames of the memmap (multiple of 8); 0 skips the memory part",
     )
     args = parser.parse_args()
     throughput(thermal_like(args.frames, args.dtype), args.repeat)
-    memmap_peak(args.dtype, args.chunk_size, args.memmap_frames)
+    if args.memmap_frames:
+        memmap_peak(args.dtype, args.chunk_size, args.memmap_frames)
 
 
 if __name__ == "__main__":
