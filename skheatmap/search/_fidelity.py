@@ -71,7 +71,7 @@ class Fidelity:
 
     @property
     def stride(self):
-        """Frame step of ``"downsample"`` (1 otherwise)."""
+        """Frame step of the downsampling resources (1 otherwise)."""
         return max(1, round(1 / self.value)) if self.resource in FRACTIONAL else 1
 
     def training_rows(self, train, y, random_state):
