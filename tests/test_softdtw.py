@@ -392,6 +392,31 @@ def test_end_cell_reachable_for_every_length_pair(band):
     assert np.isfinite(soft_dtw(x, y, gamma=1.0, band=band)).all()
 
 
+def _autograd_recursion(x, y, gamma, keep):
+    """Soft-DTW by the textbook recursion over the kept cells, in torch (autograd's oracle)."""
+    cost = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+    r = {(-1, -1): torch.zeros((), dtype=x.dtype)}
+    for i, j in itertools.product(range(len(x)), range(len(y))):
+        previous = [r[c] for c in ((i - 1, j - 1), (i - 1, j), (i, j - 1)) if c in r]
+        if keep[i, j] and previous:  # unreachable cells stay out of the dictionary
+            r[i, j] = cost[i, j] - gamma * torch.logsumexp(-torch.stack(previous) / gamma, 0)
+    return r[len(x) - 1, len(y) - 1]
+
+
+@pytest.mark.parametrize("n, m", [(7, 10), (10, 7), (9, 9), (1, 6), (6, 1), (2, 2)])
+@pytest.mark.parametrize("band", [None, 1, 2])
+def test_gradients_equal_autograd_through_the_recursion(n, m, band, backend):
+    rng = np.random.default_rng(n * 100 + m)
+    x0, y0 = _random_pair(rng, n, m, 3)
+    keep = np.ones((n, m), bool) if band is None else _slope_band(n, m, band)
+    x, y = (torch.tensor(a, requires_grad=True) for a in (x0, y0))
+    expected_x, expected_y = torch.autograd.grad(_autograd_recursion(x, y, 0.4, keep), (x, y))
+    x, y = (torch.tensor(a, requires_grad=True) for a in (x0, y0))
+    soft_dtw(x, y, gamma=0.4, band=band, _backend=backend).backward()
+    np.testing.assert_allclose(x.grad, expected_x, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(y.grad, expected_y, rtol=1e-10, atol=1e-12)
+
+
 def test_gradient_finite_and_alignment_zero_outside_band(backend):
     rng = np.random.default_rng(11)
     x0, y0 = _random_pair(rng, 20, 13)

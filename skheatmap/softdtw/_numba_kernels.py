@@ -18,6 +18,22 @@ anti-diagonal with one zero slot on either side, so the backward pass
 exp and no bounds test. Each worker thread handles whole pairs (forward then
 backward while the weights are still in cache) and reuses its buffers.
 
+Vector width. The loops over an anti-diagonal's cells run to a multiple of
+``_LANES`` past the first kept row: LLVM's vector body then does every cell,
+and its scalar remainder loop, which costs as much per cell as the vector body
+does per eight, never runs (at length 128 it took a fifth of the forward
+pass). The extra lanes read padding (zeros in the series copies, ``+inf`` or
+stale values in the buffers) and write only slots that are either reset just
+after (the boundary cells) or rewritten before they are read (the next
+anti-diagonals' weights); no result depends on them.
+
+Gradient. The backward pass copies each anti-diagonal of E into a row-major
+``(n, m)`` scratch (columns reversed like ``yr``) and then folds it row by
+row: ``Σ_j E_ij (x_i - y_j)`` is a dot product along the row, accumulated in
+registers, and ``-Σ_i E_ij (x_i - y_j)`` one streaming update of ``y``'s
+gradient per row. Folded anti-diagonal by anti-diagonal instead, both
+gradients would be read and written back for every cell and feature.
+
 Band. The two-axis slope rule keeps a staircase of cells: the first and last
 kept columns never decrease from one row to the next. On an anti-diagonal the
 kept cells are therefore one run of rows, found by two pointers
@@ -34,6 +50,9 @@ from ._simd_math import exp_nonpositive, fma, log_and_reciprocal_1_to_4
 
 _INF = np.inf
 _U = np.uint64
+# Cells per padded anti-diagonal run: a multiple of the widest vector (AVX-512's
+# eight doubles), and the zero columns after each series copy.
+_LANES = 8
 
 
 @njit(cache=True, error_model="numpy")
@@ -114,23 +133,31 @@ def _soft_min(diag, up, left, gamma, inv_gamma):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
+def _padded_stop(first, last):
+    """End (exclusive) of rows ``first..last`` rounded up to whole vectors of ``_LANES``."""
+    return first + (last - first + _LANES) // _LANES * _LANES
+
+
+@njit(cache=True, error_model="numpy", inline="always")
 def _distances(xt, yr, first, last, shift, out):
     """``out[i] = ||x_i - y_(k-i)||²`` for rows ``first..last`` of anti-diagonal k.
 
-    Indices are cast to unsigned (here and below): numba then drops its
+    Also fills the padding rows up to ``_padded_stop`` (from the zero columns
+    after the series). Indices are cast to unsigned (here and below): numba then drops its
     negative-index wraparound, whose select would keep LLVM from vectorising,
     and no array views (with their reference counting) are made per anti-diagonal.
     """
     d = xt.shape[0]
-    for i in range(first, last + 1):
+    stop = _padded_stop(first, last)
+    for i in range(first, stop):
         out[_U(i)] = 0.0
     for f in range(d % 2, d, 2):  # two features per pass: half the loads and stores of out
-        for i in range(first, last + 1):
+        for i in range(first, stop):
             diff = xt[f, _U(i)] - yr[f, _U(i + shift)]
             diff_next = xt[f + 1, _U(i)] - yr[f + 1, _U(i + shift)]
             out[_U(i)] = fma(diff_next, diff_next, fma(diff, diff, out[_U(i)]))
     if d % 2:
-        for i in range(first, last + 1):
+        for i in range(first, stop):
             diff = xt[0, _U(i)] - yr[0, _U(i + shift)]
             out[_U(i)] = fma(diff, diff, out[_U(i)])
 
@@ -139,31 +166,39 @@ def _distances(xt, yr, first, last, shift, out):
 def _forward_pair(xt, yr, n, m, gamma, spans, weights, store, buffers):
     """Soft-DTW of one pair; fills the stored weights when ``store``.
 
-    ``xt`` is x as ``(d, ≥n)``, ``yr`` is y reversed in time as ``(d, ≥m)``.
-    ``buffers`` is a ``(7, ≥n+2)`` scratch: three anti-diagonals of ``r``
-    (index row + 1), the squared distances and, without ``store``, the weights.
+    ``xt`` is x as ``(d, ≥n+_LANES)``, ``yr`` is y reversed in time as
+    ``(d, ≥m+_LANES)``, both zero after their series. ``buffers`` is a
+    ``(4, ≥n+2+_LANES)`` scratch: three anti-diagonals of ``r`` (index row + 1)
+    and the squared distances.
     """
     lo, hi, offsets = spans
-    w_diag, w_up, w_left = weights if store else (buffers[4], buffers[5], buffers[6])
+    w_diag, w_up, w_left = weights
     inv_gamma = 1.0 / gamma
     two_back, one_back, current, dist = buffers[0], buffers[1], buffers[2], buffers[3]
-    two_back[: n + 2] = _INF
-    one_back[: n + 2] = _INF
+    two_back[:] = _INF
+    one_back[:] = _INF
+    # Padding lanes read past the kept cells: +inf, not uninitialised bits (denormals are slow).
+    current[:] = _INF
     two_back[0] = 0.0  # r(-1, -1)
     for k in range(n + m - 1):
         first, last = lo[k], hi[k]
         _distances(xt, yr, first, last, m - 1 - k, dist)
-        # Without ``store`` the weights go to a per-anti-diagonal scratch: one
-        # loop body (half the JIT time), and three cheap stores to L1 per cell.
-        at = offsets[k] + 1 - first if store else 0
-        for i in range(first, last + 1):
-            r, w_diag[_U(at + i)], w_up[_U(at + i)], w_left[_U(at + i)] = _soft_min(
-                two_back[_U(i)], one_back[_U(i)], one_back[_U(i + 1)], gamma, inv_gamma
-            )
-            current[_U(i + 1)] = dist[_U(i)] + r
+        stop = _padded_stop(first, last)
         if store:
+            at = offsets[k] + 1 - first
+            for i in range(first, stop):
+                r, w_diag[_U(at + i)], w_up[_U(at + i)], w_left[_U(at + i)] = _soft_min(
+                    two_back[_U(i)], one_back[_U(i)], one_back[_U(i + 1)], gamma, inv_gamma
+                )
+                current[_U(i + 1)] = dist[_U(i)] + r
             for edge in (offsets[k], offsets[k + 1] - 1):
                 w_diag[edge], w_up[edge], w_left[edge] = 0.0, 0.0, 0.0
+        else:  # a second loop body: LLVM drops the weights' arithmetic (5 % of the time)
+            for i in range(first, stop):
+                r, _, _, _ = _soft_min(
+                    two_back[_U(i)], one_back[_U(i)], one_back[_U(i + 1)], gamma, inv_gamma
+                )
+                current[_U(i + 1)] = dist[_U(i)] + r
         current[first] = _INF
         current[last + 2] = _INF
         two_back, one_back, current = one_back, current, two_back
@@ -175,19 +210,20 @@ def _forward_pair(xt, yr, n, m, gamma, spans, weights, store, buffers):
 
 
 @njit(cache=True, error_model="numpy")
-def _backward_pair(xt, yr, n, m, spans, weights, buffers, gxt, gyr, alignment):
-    """Expected alignment E from the stored weights, folded into the gradients.
+def _backward_pair(xt, yr, n, m, band, spans, weights, buffers, expected, gxt, gyr, alignment):
+    """Expected alignment E from the stored weights, and the gradients from E.
 
-    Adds ``Σ_j E_ij (x_i - y_j)`` to ``gxt`` (``(d, n)``), subtracts the same
-    per column from ``gyr`` (``(d, m)``, reversed like ``yr``), and writes E to
-    ``alignment`` (``(n, m)``) when it is not empty. ``buffers`` holds three
-    anti-diagonals of E (index row + 1).
+    When ``expected`` is not empty (room for ``n·m`` values), sets ``gxt``
+    (``(d, ≥n)``) to ``Σ_j E_ij (x_i - y_j)`` and subtracts the same per column
+    from ``gyr`` (``(d, ≥m)``, reversed like ``yr``). Writes E to ``alignment``
+    (``(n, m)``) when that is not empty. ``buffers`` holds three anti-diagonals
+    of E (index row + 1).
     """
     lo, hi, offsets = spans
     w_diag, w_up, w_left = weights
     current, one_ahead, two_ahead = buffers[0], buffers[1], buffers[2]
-    one_ahead[: n + 2] = 0.0
-    two_ahead[: n + 2] = 0.0
+    one_ahead[:] = 0.0
+    two_ahead[:] = 0.0
     for k in range(n + m - 2, -1, -1):
         first, last, shift = lo[k], hi[k], m - 1 - k
         if k == n + m - 2:
@@ -196,7 +232,7 @@ def _backward_pair(xt, yr, n, m, spans, weights, buffers, gxt, gyr, alignment):
             # Successors (i+1, j+1), (i+1, j) and (i, j+1) of cell (i, j).
             at_diag = offsets[k + 2] + 2 - lo[k + 2]  # + i: weight slot of row i+1
             at_down = offsets[k + 1] + 2 - lo[k + 1]
-            for i in range(first, last + 1):
+            for i in range(first, _padded_stop(first, last)):
                 current[_U(i + 1)] = (
                     w_diag[_U(at_diag + i)] * two_ahead[_U(i + 2)]
                     + w_up[_U(at_down + i)] * one_ahead[_U(i + 2)]
@@ -204,22 +240,52 @@ def _backward_pair(xt, yr, n, m, spans, weights, buffers, gxt, gyr, alignment):
                 )
         current[first] = 0.0
         current[last + 2] = 0.0
-        for f in range(xt.shape[0]):
+        if expected.shape[0] > 0:  # row i, reversed column m-1-(k-i) = i + shift
             for i in range(first, last + 1):
-                diff = xt[f, _U(i)] - yr[f, _U(i + shift)]
-                g = current[_U(i + 1)] * diff
-                gxt[f, _U(i)] += g
-                gyr[f, _U(i + shift)] -= g
+                expected[_U(i * (m + 1) + shift)] = current[_U(i + 1)]
         if alignment.shape[0] > 0:
             for i in range(first, last + 1):
                 alignment[i, k - i] = current[i + 1]
         current, one_ahead, two_ahead = two_ahead, current, one_ahead
+    if expected.shape[0] > 0:
+        _fold_rows(xt, yr, n, m, band, expected, gxt, gyr)
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _fold_rows(xt, yr, n, m, band, expected, gxt, gyr):
+    """``gxt[:, i] = Σ_j E_ij (x_i - y_j)`` and ``gyr[:, m-1-j] -= Σ_i E_ij (x_i - y_j)``.
+
+    ``expected`` holds E row by row with reversed columns, zero outside the
+    band and in a row ``n`` after the last (for odd n; ``gxt`` has a column for
+    it): rows go two at a time over the union of their band columns, so each
+    element of ``gyr`` is read and written once per two rows. ``reassoc`` lets
+    LLVM split each row's sum over vector lanes (the order of a sum of
+    products, nothing else: no ``nnan``/``ninf``).
+    """
+    for i in range(0, n, 2):
+        first, _ = _band_columns(i, n, m, band)
+        _, last = _band_columns(min(i + 1, n - 1), n, m, band)
+        row, next_row = i * m, (i + 1) * m
+        for f in range(xt.shape[0]):
+            x_value, x_next = xt[f, i], xt[f, i + 1]
+            total, total_next = 0.0, 0.0
+            for t in range(m - 1 - last, m - first):
+                y_value = yr[f, _U(t)]
+                g = expected[_U(row + t)] * (x_value - y_value)
+                g_next = expected[_U(next_row + t)] * (x_next - y_value)
+                total += g
+                total_next += g_next
+                gyr[f, _U(t)] -= g + g_next
+            gxt[f, i], gxt[f, i + 1] = total, total_next
 
 
 @njit(cache=True, error_model="numpy")
 def _time_major(S, lengths, reverse):
-    """``(B, d, T)`` copies of series ``(B, T, d)``, optionally reversed within each length."""
-    out = np.zeros((S.shape[0], S.shape[2], S.shape[1]))
+    """``(B, d, T + _LANES)`` copies of series ``(B, T, d)``, zero after each length.
+
+    Optionally reversed within each length.
+    """
+    out = np.zeros((S.shape[0], S.shape[2], S.shape[1] + _LANES))
     for b in range(S.shape[0]):
         n = lengths[b]
         for t in range(n):
@@ -261,11 +327,13 @@ def _expected_cost(xt, yr, gxt, gyr, n, m):
 
 @njit(cache=True, error_model="numpy")
 def _unload_gradients(gxt, gyr, n, m, factor, grad_x, grad_y):
-    """``grad_x = factor·gxtᵀ`` and ``grad_y = factor·(gyr reversed)ᵀ``, then clear both."""
+    """``grad_x = factor·gxtᵀ`` and ``grad_y = factor·(gyr reversed)ᵀ``, then clear ``gyr``.
+
+    (``gxt`` is overwritten by the next pair; ``gyr`` is accumulated into.)
+    """
     for f in range(gxt.shape[0]):
         for t in range(n):
             grad_x[t, f] = factor * gxt[f, t]
-            gxt[f, t] = 0.0
         for t in range(m):
             grad_y[m - 1 - t, f] = factor * gyr[f, t]
             gyr[f, t] = 0.0
@@ -283,9 +351,10 @@ def _run_pairs(xts, yrs, lx, ly, pairs, chunk, gamma, band, scale, outputs, weig
     values, grad_x, grad_y, inner, alignment = outputs
     want_grad, want_alignment = grad_x.shape[0] > 0, alignment.shape[0] > 0
     backward = want_grad or want_alignment
-    d, N, M = xts.shape[1], xts.shape[2], yrs.shape[2]
-    buffers = np.empty((7, max(N, M) + 2))
-    gxt, gyr = np.zeros((d, N)), np.zeros((d, M))
+    d, N, M = xts.shape[1], xts.shape[2] - _LANES, yrs.shape[2] - _LANES
+    buffers = np.empty((4, max(N, M) + 2 + _LANES))
+    gxt, gyr = np.zeros((d, N + 1)), np.zeros((d, M))
+    expected = np.empty((N + 1) * M if want_grad else 0)
     no_alignment = np.empty((0, 0))
     shape = (-1, -1)
     spans = _diagonal_spans(1, 1, band)
@@ -296,7 +365,8 @@ def _run_pairs(xts, yrs, lx, ly, pairs, chunk, gamma, band, scale, outputs, weig
             shape = (n, m)
             spans = _diagonal_spans(n, m, band)
             if backward:
-                weights = _grown(weights, spans[2][-1])
+                weights = _grown(weights, spans[2][-1] + _LANES)
+            expected[:] = 0.0  # the cells outside the band (never written) stay zero
         values[p] = _forward_pair(xts[a], yrs[b], n, m, gamma, spans, weights, backward, buffers)
         if not backward:
             continue
@@ -305,9 +375,11 @@ def _run_pairs(xts, yrs, lx, ly, pairs, chunk, gamma, band, scale, outputs, weig
             yrs[b],
             n,
             m,
+            band,
             spans,
             weights,
             buffers,
+            expected,
             gxt,
             gyr,
             alignment[p] if want_alignment else no_alignment,
@@ -315,8 +387,6 @@ def _run_pairs(xts, yrs, lx, ly, pairs, chunk, gamma, band, scale, outputs, weig
         if want_grad:
             inner[p] = _expected_cost(xts[a], yrs[b], gxt, gyr, n, m)
             _unload_gradients(gxt, gyr, n, m, 2.0 * scale[p], grad_x[p], grad_y[p])
-        else:
-            gxt[:], gyr[:] = 0.0, 0.0
     return weights
 
 
