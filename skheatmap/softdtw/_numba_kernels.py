@@ -5,8 +5,9 @@ one anti-diagonal do not depend on each other, so the loop over them has unit
 stride in every array it touches and LLVM vectorises it (AVX2/AVX-512, with
 the branch-free exp and log of :mod:`._simd_math` and explicit FMAs). Series
 are copied once into ``(d, T)`` layouts, the second one reversed in time, so
-frame ``j = k - i`` of y is at ``i + (m - 1 - k)``: squared distances are
-computed on the fly with unit stride too, and no ``(N, M, d)`` tensor exists.
+frame ``j = k - i`` of y is at ``i + (m - 1 - k)`` (plus ``_Y_LEAD``): squared
+distances are computed on the fly with unit stride too, two anti-diagonals at
+a time, and no ``(N, M, d)`` tensor exists.
 
 State. Three anti-diagonals of ``r`` (indexed by row + 1) live in a small
 buffer; only the cells kept by the band are computed, and the two cells just
@@ -53,6 +54,9 @@ _U = np.uint64
 # Cells per padded anti-diagonal run: a multiple of the widest vector (AVX-512's
 # eight doubles), and the zero columns after each series copy.
 _LANES = 8
+# Zero columns before each reversed copy of y: the distances of anti-diagonal
+# k + 1, computed with those of k, read one column before the first frame.
+_Y_LEAD = 1
 
 
 @njit(cache=True, error_model="numpy")
@@ -139,27 +143,37 @@ def _padded_stop(first, last):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _distances(xt, yr, first, last, shift, out):
-    """``out[i] = ||x_i - y_(k-i)||²`` for rows ``first..last`` of anti-diagonal k.
+def _distances(xt, yr, first, stop, shift, out, out_next):
+    """Squared distances of rows ``first..stop-1`` on two anti-diagonals, k and k + 1.
 
-    Also fills the padding rows up to ``_padded_stop`` (from the zero columns
-    after the series). Indices are cast to unsigned (here and below): numba then drops its
-    negative-index wraparound, whose select would keep LLVM from vectorising,
-    and no array views (with their reference counting) are made per anti-diagonal.
+    ``out[i] = ||x_i - y_(k-i)||²`` and ``out_next[i] = ||x_i - y_(k+1-i)||²``,
+    where ``y_j`` is column ``shift + i`` of ``yr`` on anti-diagonal k (one
+    less on k + 1). Each value of x is loaded once for both: the loads are what
+    this loop waits on. Rows outside an anti-diagonal read the zero columns
+    around the series. Indices are cast to unsigned (here and below): numba
+    then drops its negative-index wraparound, whose select would keep LLVM from
+    vectorising, and no array views (with their reference counting) are made
+    per anti-diagonal.
     """
     d = xt.shape[0]
-    stop = _padded_stop(first, last)
     for i in range(first, stop):
         out[_U(i)] = 0.0
+        out_next[_U(i)] = 0.0
     for f in range(d % 2, d, 2):  # two features per pass: half the loads and stores of out
         for i in range(first, stop):
-            diff = xt[f, _U(i)] - yr[f, _U(i + shift)]
-            diff_next = xt[f + 1, _U(i)] - yr[f + 1, _U(i + shift)]
+            x_value, x_next = xt[f, _U(i)], xt[f + 1, _U(i)]
+            diff = x_value - yr[f, _U(i + shift)]
+            diff_next = x_next - yr[f + 1, _U(i + shift)]
             out[_U(i)] = fma(diff_next, diff_next, fma(diff, diff, out[_U(i)]))
+            diff = x_value - yr[f, _U(i + shift - 1)]
+            diff_next = x_next - yr[f + 1, _U(i + shift - 1)]
+            out_next[_U(i)] = fma(diff_next, diff_next, fma(diff, diff, out_next[_U(i)]))
     if d % 2:
         for i in range(first, stop):
             diff = xt[0, _U(i)] - yr[0, _U(i + shift)]
             out[_U(i)] = fma(diff, diff, out[_U(i)])
+            diff = xt[0, _U(i)] - yr[0, _U(i + shift - 1)]
+            out_next[_U(i)] = fma(diff, diff, out_next[_U(i)])
 
 
 @njit(cache=True, error_model="numpy")
@@ -167,14 +181,14 @@ def _forward_pair(xt, yr, n, m, gamma, spans, weights, store, buffers):
     """Soft-DTW of one pair; fills the stored weights when ``store``.
 
     ``xt`` is x as ``(d, ≥n+_LANES)``, ``yr`` is y reversed in time as
-    ``(d, ≥m+_LANES)``, both zero after their series. ``buffers`` is a
-    ``(4, ≥n+2+_LANES)`` scratch: three anti-diagonals of ``r`` (index row + 1)
-    and the squared distances.
+    ``(d, ≥_Y_LEAD+m+_LANES)``, both zero around their series. ``buffers`` is
+    a ``(5, ≥n+2+_LANES)`` scratch: three anti-diagonals of ``r`` (index row +
+    1) and the squared distances of two.
     """
     lo, hi, offsets = spans
     w_diag, w_up, w_left = weights
     inv_gamma = 1.0 / gamma
-    two_back, one_back, current, dist = buffers[0], buffers[1], buffers[2], buffers[3]
+    two_back, one_back, current = buffers[0], buffers[1], buffers[2]
     two_back[:] = _INF
     one_back[:] = _INF
     # Padding lanes read past the kept cells: +inf, not uninitialised bits (denormals are slow).
@@ -182,8 +196,11 @@ def _forward_pair(xt, yr, n, m, gamma, spans, weights, store, buffers):
     two_back[0] = 0.0  # r(-1, -1)
     for k in range(n + m - 1):
         first, last = lo[k], hi[k]
-        _distances(xt, yr, first, last, m - 1 - k, dist)
         stop = _padded_stop(first, last)
+        if k % 2 == 0:  # anti-diagonal n + m - 1, past the end, is empty
+            both = max(stop, _padded_stop(lo[k + 1], hi[k + 1]))
+            _distances(xt, yr, first, both, m - 1 - k + _Y_LEAD, buffers[3], buffers[4])
+        dist = buffers[3 + k % 2]
         if store:
             at = offsets[k] + 1 - first
             for i in range(first, stop):
@@ -270,7 +287,7 @@ def _fold_rows(xt, yr, n, m, band, expected, gxt, gyr):
             x_value, x_next = xt[f, i], xt[f, i + 1]
             total, total_next = 0.0, 0.0
             for t in range(m - 1 - last, m - first):
-                y_value = yr[f, _U(t)]
+                y_value = yr[f, _U(_Y_LEAD + t)]
                 g = expected[_U(row + t)] * (x_value - y_value)
                 g_next = expected[_U(next_row + t)] * (x_next - y_value)
                 total += g
@@ -283,14 +300,16 @@ def _fold_rows(xt, yr, n, m, band, expected, gxt, gyr):
 def _time_major(S, lengths, reverse):
     """``(B, d, T + _LANES)`` copies of series ``(B, T, d)``, zero after each length.
 
-    Optionally reversed within each length.
+    Reversed copies (of y) are reversed within each length and start with
+    ``_Y_LEAD`` more zero columns.
     """
-    out = np.zeros((S.shape[0], S.shape[2], S.shape[1] + _LANES))
+    lead = _Y_LEAD if reverse else 0
+    out = np.zeros((S.shape[0], S.shape[2], lead + S.shape[1] + _LANES))
     for b in range(S.shape[0]):
         n = lengths[b]
         for t in range(n):
             for f in range(S.shape[2]):
-                out[b, f, n - 1 - t if reverse else t] = S[b, t, f]
+                out[b, f, lead + n - 1 - t if reverse else t] = S[b, t, f]
     return out
 
 
@@ -321,7 +340,7 @@ def _expected_cost(xt, yr, gxt, gyr, n, m):
         for t in range(n):
             total += (xt[f, t] - centre) * gxt[f, t]
         for t in range(m):
-            total += (yr[f, t] - centre) * gyr[f, t]
+            total += (yr[f, _Y_LEAD + t] - centre) * gyr[f, t]
     return total
 
 
@@ -351,8 +370,8 @@ def _run_pairs(xts, yrs, lx, ly, pairs, chunk, gamma, band, scale, outputs, weig
     values, grad_x, grad_y, inner, alignment = outputs
     want_grad, want_alignment = grad_x.shape[0] > 0, alignment.shape[0] > 0
     backward = want_grad or want_alignment
-    d, N, M = xts.shape[1], xts.shape[2] - _LANES, yrs.shape[2] - _LANES
-    buffers = np.empty((4, max(N, M) + 2 + _LANES))
+    d, N, M = xts.shape[1], xts.shape[2] - _LANES, yrs.shape[2] - _Y_LEAD - _LANES
+    buffers = np.empty((5, max(N, M) + 2 + _LANES))
     gxt, gyr = np.zeros((d, N + 1)), np.zeros((d, M))
     expected = np.empty((N + 1) * M if want_grad else 0)
     no_alignment = np.empty((0, 0))
