@@ -84,7 +84,11 @@ def fma(typingctx, a, b, c):
 
 @njit(cache=True, inline="always", error_model="numpy")
 def exp_nonpositive(x):
-    """``exp(x)`` for ``x <= 0`` (``-inf`` and anything below -708 give 0)."""
+    """``exp(x)`` for ``x <= 0`` (``-inf``, anything below -708, and NaN give 0).
+
+    NaN gives 0 because both of its comparisons are false: the soft-min relies
+    on it for ``(+inf) - (+inf)``, when all three predecessors are unreachable.
+    """
     clipped = x if x > _EXP_FLOOR else _EXP_FLOOR  # a select: max() would be a call
     shifted = fma(clipped, _LOG2E, _ROUND_SHIFT)
     k = shifted - _ROUND_SHIFT
@@ -104,23 +108,41 @@ def exp_nonpositive(x):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def log_and_reciprocal_1_to_4(s):
-    """``(log(s), 1/s)`` for ``1 <= s <= 4`` (the soft-min's partition function).
-
-    One division serves both: divisions are the slowest vector operation.
-    """
-    # Scale s by 1, 1/2 or 1/4 into [sqrt(2)/2, sqrt(2)], then log u = 2 atanh(z).
+def _into_sqrt2_range(s):
+    """``(h, s / 2**h)``, h in {0, 1, 2}, that puts ``1 <= s <= 4`` in ``[sqrt(2)/2, sqrt(2)]``."""
     big, huge = s > _SQRT2, s > 2.0 * _SQRT2
     halvings = (1.0 if big else 0.0) + (1.0 if huge else 0.0)
-    u = s * (0.25 if huge else (0.5 if big else 1.0))
-    q = 1.0 / (s * (u + 1.0))
-    z = (u - 1.0) * (q * s)
+    return halvings, s * (0.25 if huge else (0.5 if big else 1.0))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _log_from_atanh(z, halvings):
+    """``halvings·log 2 + log u`` given ``z = (u - 1) / (u + 1)``: log u = 2 atanh(z).
+
+    ``|z| <= 3 - 2 sqrt(2) ~ 0.1716``; Estrin's scheme again.
+    """
     w = z * z
-    # log u = 2 atanh(z), |z| <= 3 - 2 sqrt(2) ~ 0.1716 (Estrin again).
     c = _ATANH
     w2 = w * w
     low = fma(fma(c[3], w, c[2]), w2, fma(c[1], w, c[0]))
     high = fma(fma(c[7], w, c[6]), w2, fma(c[5], w, c[4]))
     p = fma(high, w2 * w2, low)
-    log = fma(halvings, _LN2_HI, fma(halvings, _LN2_LO, 2.0 * z * p))
-    return log, q * (u + 1.0)
+    return fma(halvings, _LN2_HI, fma(halvings, _LN2_LO, 2.0 * z * p))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def log_1_to_4(s):
+    """``log(s)`` for ``1 <= s <= 4`` (the soft-min's partition function)."""
+    halvings, u = _into_sqrt2_range(s)
+    return _log_from_atanh((u - 1.0) / (u + 1.0), halvings)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def log_and_reciprocal_1_to_4(s):
+    """``(log(s), 1/s)`` for ``1 <= s <= 4``.
+
+    One division serves both: divisions are the slowest vector operation.
+    """
+    halvings, u = _into_sqrt2_range(s)
+    q = 1.0 / (s * (u + 1.0))
+    return _log_from_atanh((u - 1.0) * (q * s), halvings), q * (u + 1.0)
