@@ -32,8 +32,12 @@ Gradient. The backward pass copies each anti-diagonal of E into a row-major
 ``(n, m)`` scratch (columns reversed like ``yr``) and then folds it row by
 row: ``Σ_j E_ij (x_i - y_j)`` is a dot product along the row, accumulated in
 registers, and ``-Σ_i E_ij (x_i - y_j)`` one streaming update of ``y``'s
-gradient per row. Folded anti-diagonal by anti-diagonal instead, both
-gradients would be read and written back for every cell and feature.
+gradient per two rows. Folded anti-diagonal by anti-diagonal instead, both
+gradients would be read and written back for every cell and feature (that
+took 45 % of a forward and backward pass; the copy and fold take half as long).
+
+Forward only. Without a backward pass a second loop body computes values
+alone, with a log that needs no reciprocal (a tenth faster).
 
 Band. The two-axis slope rule keeps a staircase of cells: the first and last
 kept columns never decrease from one row to the next. On an anti-diagonal the
@@ -245,9 +249,10 @@ def _forward_pair(xt, yr, n, m, gamma, spans, weights, store, buffers):
 def _backward_pair(xt, yr, n, m, band, spans, weights, buffers, expected, gxt, gyr, alignment):
     """Expected alignment E from the stored weights, and the gradients from E.
 
-    When ``expected`` is not empty (room for ``n·m`` values), sets ``gxt``
-    (``(d, ≥n)``) to ``Σ_j E_ij (x_i - y_j)`` and subtracts the same per column
-    from ``gyr`` (``(d, ≥m)``, reversed like ``yr``). Writes E to ``alignment``
+    When ``expected`` is not empty (``(n + 1)·m`` values, zero outside the
+    band and in row n), sets ``gxt`` (``(d, ≥n+1)``) to ``Σ_j E_ij (x_i - y_j)``
+    and subtracts the same per column from ``gyr`` (``(d, ≥m)``, reversed like
+    ``yr``). Writes E to ``alignment``
     (``(n, m)``) when that is not empty. ``buffers`` holds three anti-diagonals
     of E (index row + 1).
     """
