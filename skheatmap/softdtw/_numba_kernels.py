@@ -29,8 +29,8 @@ after (the boundary cells) or rewritten before they are read (the next
 anti-diagonals' weights); no result depends on them.
 
 Gradient. The backward pass copies each anti-diagonal of E into a row-major
-``(n, m)`` scratch (columns reversed like ``yr``) and then folds it row by
-row: ``Σ_j E_ij (x_i - y_j)`` is a dot product along the row, accumulated in
+scratch (columns reversed like ``yr``; band cells only, ``_row_blocks``) and
+then folds it row by row: ``Σ_j E_ij (x_i - y_j)`` is a dot product along the row, accumulated in
 registers, and ``-Σ_i E_ij (x_i - y_j)`` one streaming update of ``y``'s
 gradient per two rows. Folded anti-diagonal by anti-diagonal instead, both
 gradients would be read and written back for every cell and feature (that
@@ -111,6 +111,30 @@ def _diagonal_spans(n, m, band):
         lo[k], hi[k] = top, bottom
         offsets[k + 1] = offsets[k] + bottom - top + 3
     return lo, hi, offsets
+
+
+@njit(cache=True, error_model="numpy")
+def _row_blocks(n, m, band):
+    """Where the backward pass keeps E row by row: two rows a block, band cells only.
+
+    Block b holds rows 2b and 2b + 1 over the union of their kept columns
+    (reversed, ``t = m - 1 - j``, like ``yr``), ``starts[b] <= t < stops[b]``;
+    a row ``n`` after the last, for odd n, is all zeros. ``E_ij`` is at
+    ``bases[i] + m - 1 - j``, and ``size`` values hold them all.
+    """
+    n_blocks = (n + 1) // 2
+    bases = np.empty(2 * n_blocks, dtype=np.int64)
+    starts = np.empty(n_blocks, dtype=np.int64)
+    stops = np.empty(n_blocks, dtype=np.int64)
+    size = 0
+    for b in range(n_blocks):
+        first, _ = _band_columns(2 * b, n, m, band)
+        _, last = _band_columns(min(2 * b + 1, n - 1), n, m, band)
+        starts[b], stops[b] = m - 1 - last, max(m - first, m - 1 - last)
+        width = stops[b] - starts[b]
+        bases[2 * b], bases[2 * b + 1] = size - starts[b], size + width - starts[b]
+        size += 2 * width
+    return bases, starts, stops, size
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -246,13 +270,13 @@ def _forward_pair(xt, yr, n, m, gamma, spans, weights, store, buffers):
 
 
 @njit(cache=True, error_model="numpy")
-def _backward_pair(xt, yr, n, m, band, spans, weights, buffers, expected, gxt, gyr, alignment):
+def _backward_pair(xt, yr, n, m, spans, weights, buffers, rows, expected, gxt, gyr, alignment):
     """Expected alignment E from the stored weights, and the gradients from E.
 
-    When ``expected`` is not empty (``(n + 1)·m`` values, zero outside the
-    band and in row n), sets ``gxt`` (``(d, ≥n+1)``) to ``Σ_j E_ij (x_i - y_j)``
-    and subtracts the same per column from ``gyr`` (``(d, ≥m)``, reversed like
-    ``yr``). Writes E to ``alignment``
+    When ``expected`` is not empty (laid out by ``rows``, from ``_row_blocks``,
+    and zero where no cell is kept), sets ``gxt`` (``(d, ≥n+1)``) to
+    ``Σ_j E_ij (x_i - y_j)`` and subtracts the same per column from ``gyr``
+    (``(d, ≥m)``, reversed like ``yr``). Writes E to ``alignment``
     (``(n, m)``) when that is not empty. ``buffers`` holds three anti-diagonals
     of E (index row + 1).
     """
@@ -278,38 +302,37 @@ def _backward_pair(xt, yr, n, m, band, spans, weights, buffers, expected, gxt, g
         current[first] = 0.0
         current[last + 2] = 0.0
         if expected.shape[0] > 0:  # row i, reversed column m-1-(k-i) = i + shift
+            bases = rows[0]
             for i in range(first, last + 1):
-                expected[_U(i * (m + 1) + shift)] = current[_U(i + 1)]
+                expected[_U(bases[i] + i + shift)] = current[_U(i + 1)]
         if alignment.shape[0] > 0:
             for i in range(first, last + 1):
                 alignment[i, k - i] = current[i + 1]
         current, one_ahead, two_ahead = two_ahead, current, one_ahead
     if expected.shape[0] > 0:
-        _fold_rows(xt, yr, n, m, band, expected, gxt, gyr)
+        _fold_rows(xt, yr, n, rows, expected, gxt, gyr)
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def _fold_rows(xt, yr, n, m, band, expected, gxt, gyr):
+def _fold_rows(xt, yr, n, rows, expected, gxt, gyr):
     """``gxt[:, i] = Σ_j E_ij (x_i - y_j)`` and ``gyr[:, m-1-j] -= Σ_i E_ij (x_i - y_j)``.
 
-    ``expected`` holds E row by row with reversed columns, zero outside the
-    band and in a row ``n`` after the last (for odd n; ``gxt`` has a column for
-    it): rows go two at a time over the union of their band columns, so each
-    element of ``gyr`` is read and written once per two rows. ``reassoc`` lets
-    LLVM split each row's sum over vector lanes (the order of a sum of
-    products, nothing else: no ``nnan``/``ninf``).
+    Rows go two at a time (a block of ``rows``) over the union of their band
+    columns, so each element of ``gyr`` is read and written once per two rows;
+    for odd n the zero row n pairs with the last (``gxt`` has a column for it).
+    ``reassoc`` lets LLVM split each row's sum over vector lanes (the order of
+    a sum of products, nothing else: no ``nnan``/``ninf``).
     """
+    bases, starts, stops, _ = rows
     for i in range(0, n, 2):
-        first, _ = _band_columns(i, n, m, band)
-        _, last = _band_columns(min(i + 1, n - 1), n, m, band)
-        row, next_row = i * m, (i + 1) * m
+        base, next_base = bases[i], bases[i + 1]
         for f in range(xt.shape[0]):
             x_value, x_next = xt[f, i], xt[f, i + 1]
             total, total_next = 0.0, 0.0
-            for t in range(m - 1 - last, m - first):
+            for t in range(starts[i // 2], stops[i // 2]):
                 y_value = yr[f, _U(_Y_LEAD + t)]
-                g = expected[_U(row + t)] * (x_value - y_value)
-                g_next = expected[_U(next_row + t)] * (x_next - y_value)
+                g = expected[_U(base + t)] * (x_value - y_value)
+                g_next = expected[_U(next_base + t)] * (x_next - y_value)
                 total += g
                 total_next += g_next
                 gyr[f, _U(t)] -= g + g_next
@@ -393,10 +416,10 @@ def _run_pairs(xts, yrs, lx, ly, pairs, chunk, gamma, band, scale, outputs, weig
     d, N, M = xts.shape[1], xts.shape[2] - _LANES, yrs.shape[2] - _Y_LEAD - _LANES
     buffers = np.empty((5, max(N, M) + 2 + _LANES))
     gxt, gyr = np.zeros((d, N + 1)), np.zeros((d, M))
-    expected = np.empty((N + 1) * M if want_grad else 0)
+    expected = np.empty(0)
     no_alignment = np.empty((0, 0))
     shape = (-1, -1)
-    spans = _diagonal_spans(1, 1, band)
+    spans, rows = _diagonal_spans(1, 1, band), _row_blocks(1, 1, band)
     for p in range(chunk[0], chunk[1]):
         a, b = pairs[p, 0], pairs[p, 1]
         n, m = lx[a], ly[b]
@@ -405,7 +428,11 @@ def _run_pairs(xts, yrs, lx, ly, pairs, chunk, gamma, band, scale, outputs, weig
             spans = _diagonal_spans(n, m, band)
             if backward:
                 weights = _grown(weights, spans[2][-1] + _LANES)
-            expected[:] = 0.0  # the cells outside the band (never written) stay zero
+            if want_grad:
+                rows = _row_blocks(n, m, band)
+                if expected.shape[0] < rows[3]:
+                    expected = np.empty(max(rows[3], 2 * expected.shape[0]))
+                expected[: rows[3]] = 0.0  # cells outside the band, never written, stay zero
         values[p] = _forward_pair(xts[a], yrs[b], n, m, gamma, spans, weights, backward, buffers)
         if not backward:
             continue
@@ -414,10 +441,10 @@ def _run_pairs(xts, yrs, lx, ly, pairs, chunk, gamma, band, scale, outputs, weig
             yrs[b],
             n,
             m,
-            band,
             spans,
             weights,
             buffers,
+            rows,
             expected,
             gxt,
             gyr,
