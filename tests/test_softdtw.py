@@ -28,6 +28,7 @@ from skheatmap.softdtw._inputs import series_lengths
 from skheatmap.softdtw._numba_kernels import (
     _diagonal_spans,
     _expected_cost,
+    _row_blocks,
     _time_major,
     scatter_pair_rows,
     soft_dtw_blocks,
@@ -152,6 +153,21 @@ def test_engine_results_do_not_depend_on_the_number_of_threads(monkeypatch):
     for n_workers in (2, 3, 64):
         for ours, expected in zip(_engine(X, Y, pairs, n_workers=n_workers), serial, strict=True):
             np.testing.assert_array_equal(ours, expected)
+
+
+@pytest.mark.parametrize(
+    "n, m, band", [(9, 7, 1), (7, 9, 2), (8, 8, -1), (1, 5, 1), (5, 1, 0), (64, 40, 3)]
+)
+def test_row_blocks_give_each_band_cell_its_own_slot_and_little_more(n, m, band):
+    bases, starts, stops, size = _row_blocks(n, m, band)
+    keep = np.ones((n, m), bool) if band < 0 else _slope_band(n, m, band)
+    rows, columns = np.nonzero(keep)
+    slots = bases[rows] + m - 1 - columns
+    assert len(np.unique(slots)) == len(slots)
+    assert slots.min() >= 0 and slots.max() < size
+    for i, j in zip(rows, columns, strict=True):  # inside its block's column range
+        assert starts[i // 2] <= m - 1 - j < stops[i // 2]
+    assert size <= 2 * keep.sum()
 
 
 @pytest.mark.parametrize("band", [-1, 2])
