@@ -24,7 +24,11 @@ from skheatmap.softdtw import (
     soft_dtw_pairs,
     soft_dtw_pairwise,
 )
-from skheatmap.softdtw._inputs import series_lengths
+from skheatmap.softdtw._inputs import (
+    _finite_frame_counts,
+    _finite_frame_counts_on_device,
+    series_lengths,
+)
 from skheatmap.softdtw._numba_kernels import (
     _diagonal_spans,
     _expected_cost,
@@ -693,6 +697,36 @@ def test_lengths_follow_trailing_padding():
     X[2, 1:] = np.nan
     np.testing.assert_array_equal(series_lengths(torch.tensor(X), "X").numpy(), [4, 3, 1])
     assert series_lengths(torch.zeros((0, 4, 2)), "X").shape == (0,)
+
+
+def _frame_layout_by_brute_force(series):
+    """(finite frames, whether they are a prefix followed only by all-NaN frames)."""
+    finite = [bool(np.isfinite(frame).all()) for frame in series]
+    length = sum(finite)
+    padding_ok = all(np.isnan(frame).all() for frame in series[length:])
+    return length, all(finite[:length]) and padding_ok and length > 0
+
+
+@pytest.mark.parametrize("counts", ["cpu_kernel", "tensor_ops"])
+def test_frame_counts_equal_brute_force_on_random_layouts(counts):
+    rng = np.random.default_rng(40)
+    X = rng.normal(size=(400, 6, 2))
+    for b, kind in enumerate(rng.integers(0, 6, size=len(X))):
+        t = rng.integers(0, 6)
+        if kind == 1:
+            X[b, t:] = np.nan  # valid padding (all NaN when t == 0)
+        elif kind == 2:
+            X[b, t, rng.integers(0, 2)] = np.nan  # part of a frame
+        elif kind == 3:
+            X[b, t] = np.nan  # a NaN frame, maybe before finite ones
+        elif kind == 4:
+            X[b, t, 0] = rng.choice([np.inf, -np.inf])
+    if counts == "cpu_kernel":
+        found = [_finite_frame_counts(X[b : b + 1]) for b in range(len(X))]
+    else:
+        found = [_finite_frame_counts_on_device(torch.tensor(X[b : b + 1])) for b in range(len(X))]
+    for b, (lengths, valid) in enumerate(found):
+        assert (int(lengths[0]), bool(valid)) == _frame_layout_by_brute_force(X[b]), b
 
 
 @pytest.mark.gpu
