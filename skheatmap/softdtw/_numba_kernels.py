@@ -30,11 +30,12 @@ anti-diagonals' weights); no result depends on them.
 
 Gradient. The backward pass copies each anti-diagonal of E into a row-major
 scratch (columns reversed like ``yr``; band cells only, ``_row_blocks``) and
-then folds it row by row: ``Σ_j E_ij (x_i - y_j)`` is a dot product along the row, accumulated in
-registers, and ``-Σ_i E_ij (x_i - y_j)`` one streaming update of ``y``'s
-gradient per two rows. Folded anti-diagonal by anti-diagonal instead, both
-gradients would be read and written back for every cell and feature (that
-took 45 % of a forward and backward pass; the copy and fold take half as long).
+then folds it row by row: ``Σ_j E_ij (x_i - y_j)`` is a dot product along the
+row, accumulated in registers, and ``-Σ_i E_ij (x_i - y_j)`` one streaming
+update of ``y``'s gradient per two rows. Folded anti-diagonal by anti-diagonal
+instead, both gradients would be read and written back for every cell and
+feature (that took 45 % of a forward and backward pass; the copy and fold
+take half as long).
 
 Forward only. Without a backward pass a second loop body computes values
 alone, with a log that needs no reciprocal (a tenth faster).
