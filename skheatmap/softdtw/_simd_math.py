@@ -116,19 +116,14 @@ def exp_nonpositive(x):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _into_sqrt2_range(s):
-    """``(h, s / 2**h)``, h in {0, 1, 2}, that puts ``1 <= s <= 4`` in ``[sqrt(2)/2, sqrt(2)]``."""
+def log_1_to_4(s):
+    """``log(s)`` for ``1 <= s <= 4`` (the soft-min's partition function)."""
+    # Scale s by 1, 1/2 or 1/4 into [sqrt(2)/2, sqrt(2)], then log u = 2 atanh(z)
+    # with z = (u - 1) / (u + 1), |z| <= 3 - 2 sqrt(2) ~ 0.1716 (Estrin again).
     big, huge = s > _SQRT2, s > 2.0 * _SQRT2
     halvings = (1.0 if big else 0.0) + (1.0 if huge else 0.0)
-    return halvings, s * (0.25 if huge else (0.5 if big else 1.0))
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def _log_from_atanh(z, halvings):
-    """``halvings·log 2 + log u`` given ``z = (u - 1) / (u + 1)``: log u = 2 atanh(z).
-
-    ``|z| <= 3 - 2 sqrt(2) ~ 0.1716``; Estrin's scheme again.
-    """
+    u = s * (0.25 if huge else (0.5 if big else 1.0))
+    z = (u - 1.0) / (u + 1.0)
     w = z * z
     c = _TWO_ATANH
     w2 = w * w
@@ -136,21 +131,3 @@ def _log_from_atanh(z, halvings):
     high = fma(fma(c[7], w, c[6]), w2, fma(c[5], w, c[4]))
     p = fma(high, w2 * w2, low)
     return fma(halvings, _LN2, z * p)
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def log_1_to_4(s):
-    """``log(s)`` for ``1 <= s <= 4`` (the soft-min's partition function)."""
-    halvings, u = _into_sqrt2_range(s)
-    return _log_from_atanh((u - 1.0) / (u + 1.0), halvings)
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def log_and_reciprocal_1_to_4(s):
-    """``(log(s), 1/s)`` for ``1 <= s <= 4``.
-
-    One division serves both: divisions are the slowest vector operation.
-    """
-    halvings, u = _into_sqrt2_range(s)
-    q = 1.0 / (s * (u + 1.0))
-    return _log_from_atanh((u - 1.0) * (q * s), halvings), q * (u + 1.0)
