@@ -506,8 +506,8 @@ def soft_dtw_blocks(X, Y, lx, ly, pairs, gamma, band, scale, want_grad, want_ali
     xts, yrs = _time_major(X, lx, False), _time_major(Y, ly, True)
     n_cells = int((lx[pairs[:, 0]] * ly[pairs[:, 1]]).sum())
     n_workers = max(1, min(n_workers, n_pairs, n_cells // _MIN_CELLS_PER_WORKER))
-    # A few chunks per thread balance the load without much per-chunk set-up.
-    bounds = np.linspace(0, n_pairs, min(n_pairs, 4 * n_workers) + 1).astype(np.int64)
+    bounds = np.linspace(0, n_pairs, min(n_pairs, _CHUNKS_PER_WORKER * n_workers) + 1)
+    bounds = bounds.astype(np.int64)
     chunks = [np.array(bounds[c : c + 2]) for c in range(len(bounds) - 1)]
 
     pending, taking = iter(chunks), threading.Lock()
@@ -530,6 +530,10 @@ def soft_dtw_blocks(X, Y, lx, ly, pairs, gamma, band, scale, want_grad, want_ali
     return outputs
 
 
+# Chunks of pairs per thread, handed out as threads free up: when one core is
+# slowed (by another process), the other takes more chunks, and the two finish
+# at most one chunk apart.
+_CHUNKS_PER_WORKER = 16
 # Below this many DP cells per thread, handing work to another thread costs more
 # than it saves (small pairs, short series: the fits of a coarse search).
 _MIN_CELLS_PER_WORKER = 1 << 18
