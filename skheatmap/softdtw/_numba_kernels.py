@@ -406,13 +406,14 @@ def _unload_gradients(gxt, gyr, n, m, factor, grad_x, grad_y):
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _run_pairs(xts, yrs, lx, ly, pairs, chunk, gamma, band, scale, outputs, weights):
+def _run_pairs(xts, yrs, lx, ly, pairs, chunk, gamma, band, scale, outputs, weights, expected):
     """Pairs ``chunk[0] <= p < chunk[1]``; writes only their rows of ``outputs``.
 
     Releases the GIL, so several Python threads run chunks side by side.
-    ``weights`` is the calling thread's weight storage, returned grown if it
-    had to be: reusing it spares faulting in fresh pages (3·8 bytes per cell,
-    25 MB for one 1024 × 1024 pair) for every chunk.
+    ``weights`` and ``expected`` (the row-major copy of E) are the calling
+    thread's storage, returned grown if they had to be: reusing them spares
+    faulting in fresh pages (4·8 bytes per cell, 32 MB for one 1024 × 1024
+    pair) for every chunk.
     """
     values, grad_x, grad_y, inner, alignment = outputs
     want_grad, want_alignment = grad_x.shape[0] > 0, alignment.shape[0] > 0
@@ -420,7 +421,6 @@ def _run_pairs(xts, yrs, lx, ly, pairs, chunk, gamma, band, scale, outputs, weig
     d, N, M = xts.shape[1], xts.shape[2] - _LANES, yrs.shape[2] - _Y_LEAD - _LANES
     buffers = np.empty((5, max(N, M) + 2 + _LANES))
     gxt, gyr = np.zeros((d, N + 1)), np.zeros((d, M))
-    expected = np.empty(0)
     no_alignment = np.empty((0, 0))
     shape = (-1, -1)
     spans, rows = _diagonal_spans(1, 1, band), _row_blocks(1, 1, band)
@@ -457,7 +457,7 @@ def _run_pairs(xts, yrs, lx, ly, pairs, chunk, gamma, band, scale, outputs, weig
         if want_grad:
             inner[p] = _expected_cost(xts[a], yrs[b], gxt, gyr, n, m)
             _unload_gradients(gxt, gyr, n, m, 2.0 * scale[p], grad_x[p], grad_y[p])
-    return weights
+    return weights, expected
 
 
 def soft_dtw_blocks(X, Y, lx, ly, pairs, gamma, band, scale, want_grad, want_alignment, n_workers):
@@ -513,15 +513,15 @@ def soft_dtw_blocks(X, Y, lx, ly, pairs, gamma, band, scale, want_grad, want_ali
     pending, taking = iter(chunks), threading.Lock()
 
     def work():
-        """Run chunks until none is left, reusing this worker's weight storage."""
-        weights = (np.empty(0),) * 3
+        """Run chunks until none is left, reusing this worker's storage."""
+        weights, expected = (np.empty(0),) * 3, np.empty(0)
         while True:
             with taking:
                 chunk = next(pending, None)
             if chunk is None:
                 return
-            weights = _run_pairs(xts, yrs, lx, ly, pairs, chunk, gamma, band, scale, outputs,
-                                 weights)  # fmt: skip
+            weights, expected = _run_pairs(xts, yrs, lx, ly, pairs, chunk, gamma, band, scale,
+                                           outputs, weights, expected)  # fmt: skip
 
     if n_workers == 1:
         work()
