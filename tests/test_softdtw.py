@@ -32,6 +32,7 @@ from skheatmap.softdtw._inputs import (
 from skheatmap.softdtw._numba_kernels import (
     _diagonal_spans,
     _expected_cost,
+    _interleaved,
     _row_blocks,
     _time_major,
     scatter_pair_rows,
@@ -130,8 +131,9 @@ def test_anti_diagonal_spans_are_exactly_the_band_cells(band):
         np.testing.assert_array_equal(np.diff(offsets), hi - lo + 3)
 
 
-def _engine(X, Y, pairs, want_grad=True, n_workers=1, band=-1):
-    lx, ly = np.full(len(X), X.shape[1]), np.full(len(Y), Y.shape[1])
+def _engine(X, Y, pairs, want_grad=True, n_workers=1, band=-1, lx=None, ly=None):
+    lx = np.full(len(X), X.shape[1]) if lx is None else lx
+    ly = np.full(len(Y), Y.shape[1]) if ly is None else ly
     pairs = np.asarray(pairs, dtype=np.int64)
     scale = np.linspace(0.5, 2.0, len(pairs))
     return soft_dtw_blocks(X, Y, lx, ly, pairs, 0.7, band, scale, want_grad, False, n_workers)
@@ -165,13 +167,31 @@ def test_row_blocks_give_each_band_cell_its_own_slot_and_little_more(n, m, band)
 
 
 @pytest.mark.parametrize("band", [-1, 2])
-def test_forward_only_values_equal_those_of_the_forward_that_stores_weights(band):
-    # Two loop bodies (one without the weights' arithmetic), the same values.
+@pytest.mark.parametrize("n_workers", [1, 2])
+def test_forward_only_values_equal_those_of_the_forward_that_stores_weights(band, n_workers):
+    # Two loop bodies (one without the weights' arithmetic), and forward only,
+    # runs of _LANES pairs of the same lengths side by side: the same values.
+    # Shuffled pairs over three x lengths and two y lengths make runs of
+    # every size, broken up and regrouped by the sort on lengths.
     rng = np.random.default_rng(31)
-    X, Y = rng.normal(size=(6, 20, 2)), rng.normal(size=(6, 13, 2))
-    pairs = [(i, i) for i in range(6)]
-    forward_only = _engine(X, Y, pairs, want_grad=False, band=band)[0]
-    np.testing.assert_array_equal(forward_only, _engine(X, Y, pairs, band=band)[0])
+    X, Y = rng.normal(size=(6, 20, 2)), rng.normal(size=(5, 13, 2))
+    lx, ly = np.array([20, 9, 20, 14, 9, 20]), np.array([13, 13, 6, 13, 6])
+    pairs = rng.permutation(list(itertools.product(range(6), range(5))))
+    forward_only = _engine(X, Y, pairs, False, n_workers, band, lx, ly)[0]
+    stored = _engine(X, Y, pairs, True, n_workers, band, lx, ly)[0]
+    np.testing.assert_array_equal(forward_only, stored)
+    tslearn_values = [tslearn_soft_dtw(X[a, : lx[a]], Y[b, : ly[b]], gamma=0.7) for a, b in pairs]
+    if band < 0:
+        np.testing.assert_allclose(forward_only, tslearn_values, rtol=1e-12)
+
+
+def test_interleaved_series_put_pair_l_in_lane_l():
+    copies = np.arange(5 * 2 * 4, dtype=float).reshape(5, 2, 4)
+    members = np.array([3, 0, 3])
+    out = np.empty((2, 4 * 3))
+    _interleaved(copies, members, out)
+    for f, t, lane in itertools.product(range(2), range(4), range(3)):
+        assert out[f, 3 * t + lane] == copies[members[lane], f, t]
 
 
 def test_expected_cost_from_gradients_equals_the_sum_over_cells_far_from_origin():
