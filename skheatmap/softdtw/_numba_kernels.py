@@ -274,8 +274,9 @@ def _forward_pair(xt, yr, n, m, gamma, spans, weights, store, buffers, lanes, va
                 current[_U(i + lanes)] = dist[_U(i)] + _soft_min_value(
                     two_back[_U(i)], one_back[_U(i)], one_back[_U(i + lanes)], gamma, inv_gamma
                 )
-        current[start : start + lanes] = _INF
-        current[(last + 2) * lanes : (last + 3) * lanes] = _INF
+        for slot in range(lanes):  # loops, not slices: no array views per anti-diagonal
+            current[start + slot] = _INF
+            current[(last + 2) * lanes + slot] = _INF
         two_back, one_back, current = one_back, current, two_back
     if store:  # the empty anti-diagonal past the end: two zero slots
         past_end = offsets[n + m - 1]
