@@ -32,6 +32,7 @@ from skheatmap.softdtw._inputs import (
 from skheatmap.softdtw._numba_kernels import (
     _diagonal_spans,
     _expected_cost,
+    _forward_pair,
     _interleaved,
     _row_blocks,
     _time_major,
@@ -171,11 +172,11 @@ def test_row_blocks_give_each_band_cell_its_own_slot_and_little_more(n, m, band)
 def test_forward_only_values_equal_those_of_the_forward_that_stores_weights(band, n_workers):
     # Two loop bodies (one without the weights' arithmetic), and forward only,
     # runs of _LANES pairs of the same lengths side by side: the same values.
-    # Shuffled pairs over three x lengths and two y lengths make runs of
-    # every size, broken up and regrouped by the sort on lengths.
+    # Shuffled pairs over three x lengths and two y lengths, regrouped by the
+    # sort on lengths: 16 pairs of 20 × 13 hold a whole run in one chunk.
     rng = np.random.default_rng(31)
     X, Y = rng.normal(size=(6, 20, 2)), rng.normal(size=(5, 13, 2))
-    lx, ly = np.array([20, 9, 20, 14, 9, 20]), np.array([13, 13, 6, 13, 6])
+    lx, ly = np.array([20, 9, 20, 14, 20, 20]), np.array([13, 13, 6, 13, 13])
     pairs = rng.permutation(list(itertools.product(range(6), range(5))))
     forward_only = _engine(X, Y, pairs, False, n_workers, band, lx, ly)[0]
     stored = _engine(X, Y, pairs, True, n_workers, band, lx, ly)[0]
@@ -183,6 +184,29 @@ def test_forward_only_values_equal_those_of_the_forward_that_stores_weights(band
     tslearn_values = [tslearn_soft_dtw(X[a, : lx[a]], Y[b, : ly[b]], gamma=0.7) for a, b in pairs]
     if band < 0:
         np.testing.assert_allclose(forward_only, tslearn_values, rtol=1e-12)
+
+
+@pytest.mark.parametrize("band", [-1, 2])
+def test_eight_pairs_side_by_side_equal_each_pair_alone_bitwise(band):
+    # The forward pass with _LANES pairs interleaved, against the same pass one
+    # pair at a time (whose values the tests above hold to tslearn and brute force).
+    rng = np.random.default_rng(33)
+    X, Y = rng.normal(size=(8, 11, 3)), rng.normal(size=(8, 7, 3))
+    lx, ly = np.full(8, 9), np.full(8, 7)  # x padded beyond its length
+    xts, yrs = _time_major(X, lx, False), _time_major(Y, ly, True)
+    spans, no_weights = _diagonal_spans(9, 7, band), (np.empty(0),) * 3
+    members = rng.permutation(8)
+    x_run, y_run = np.empty((3, xts.shape[2] * 8)), np.empty((3, yrs.shape[2] * 8))
+    _interleaved(xts, np.arange(8), x_run)
+    _interleaved(yrs, members, y_run)
+    together, alone = np.empty(8), np.empty(1)
+    buffers = np.empty((5, (11 + 2 + 8) * 8))
+    _forward_pair(x_run, y_run, 9, 7, 0.6, spans, no_weights, False, buffers, 8, together)
+    for lane, b in enumerate(members):
+        _forward_pair(xts[lane], yrs[b], 9, 7, 0.6, spans, no_weights, False, buffers, 1, alone)
+        assert together[lane] == alone[0]
+        if band < 0:
+            assert np.isclose(alone[0], tslearn_soft_dtw(X[lane, :9], Y[b], gamma=0.6), rtol=1e-12)
 
 
 def test_interleaved_series_put_pair_l_in_lane_l():
