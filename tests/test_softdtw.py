@@ -201,9 +201,9 @@ def test_eight_pairs_side_by_side_equal_each_pair_alone_bitwise(band):
     _interleaved(yrs, members, y_run)
     together, alone = np.empty(8), np.empty(1)
     buffers = np.empty((5, (11 + 2 + 8) * 8))
-    _forward_pair(x_run, y_run, 9, 7, 0.6, spans, no_weights, False, buffers, 8, together)
+    _forward_pair(x_run, y_run, 9, 7, 0.6, spans, no_weights, buffers, together)
     for lane, b in enumerate(members):
-        _forward_pair(xts[lane], yrs[b], 9, 7, 0.6, spans, no_weights, False, buffers, 1, alone)
+        _forward_pair(xts[lane], yrs[b], 9, 7, 0.6, spans, no_weights, buffers, alone)
         assert together[lane] == alone[0]
         if band < 0:
             assert np.isclose(alone[0], tslearn_soft_dtw(X[lane, :9], Y[b], gamma=0.6), rtol=1e-12)

@@ -233,18 +233,21 @@ def _distances(xt, yr, first, stop, shift, lanes, out, out_next):
 
 
 @njit(cache=True, error_model="numpy")
-def _forward_pair(xt, yr, n, m, gamma, spans, weights, store, buffers, lanes, values):
-    """Soft-DTW of ``lanes`` pairs of the same lengths side by side, into ``values[:lanes]``.
+def _forward_pair(xt, yr, n, m, gamma, spans, weights, buffers, values):
+    """Soft-DTW of ``lanes = len(values)`` pairs of the same lengths side by side, into ``values``.
 
     Pair ``l`` takes slot ``i·lanes + l`` of every array indexed by row ``i``
     (see ``_interleaved``). ``xt`` holds x as ``(d, ≥(n+_LANES)·lanes)``,
     ``yr`` holds y reversed in time as ``(d, ≥(_Y_LEAD+m+_LANES)·lanes)``,
     both zero around their series. ``buffers`` is a ``(5, ≥(n+2+_LANES)·lanes)``
     scratch: three anti-diagonals of ``r`` (index row + 1) and the squared
-    distances of two. ``store`` fills the stored weights; it needs ``lanes == 1``.
+    distances of two. Given storage (not empty ``weights``), fills the stored
+    weights; that needs ``lanes == 1``. (Both are read from the arguments, not
+    passed as constants, so that numba compiles one version, not one per use.)
     """
     lo, hi, offsets = spans
     w_diag, w_up, w_left = weights
+    lanes, store = values.shape[0], w_diag.shape[0] > 0
     inv_gamma = 1.0 / gamma
     two_back, one_back, current = buffers[0], buffers[1], buffers[2]
     two_back[:] = _INF
@@ -282,7 +285,7 @@ def _forward_pair(xt, yr, n, m, gamma, spans, weights, store, buffers, lanes, va
         past_end = offsets[n + m - 1]
         for buffer in weights:
             buffer[past_end : past_end + 2] = 0.0
-    values[:lanes] = one_back[n * lanes : (n + 1) * lanes]
+    values[:] = one_back[n * lanes : (n + 1) * lanes]
 
 
 @njit(cache=True, error_model="numpy")
@@ -438,13 +441,13 @@ def _same_lengths_until(lx, ly, pairs, start, stop):
     return p
 
 
-@njit(cache=True, error_model="numpy")
+@njit(nogil=True, cache=True, error_model="numpy")
 def _run_values(xts, yrs, lx, ly, pairs, chunk, gamma, band, values):
     """Values alone of pairs ``chunk[0] <= p < chunk[1]``, ``_LANES`` at a time where they can.
 
     A run of ``_LANES`` consecutive pairs with the same lengths goes through
     the forward pass side by side, one pair per SIMD lane (see the module
-    notes); other pairs go one at a time.
+    notes); other pairs go one at a time. Releases the GIL, as ``_run_pairs``.
     """
     d, N, M = xts.shape[1], xts.shape[2] - _LANES, yrs.shape[2] - _Y_LEAD - _LANES
     buffers = np.empty((5, max(N, M) + 2 + _LANES))
@@ -464,18 +467,17 @@ def _run_values(xts, yrs, lx, ly, pairs, chunk, gamma, band, values):
         if end - p == _LANES:
             _interleaved(xts, pairs[p:end, 0], x_run)
             _interleaved(yrs, pairs[p:end, 1], y_run)
-            _forward_pair(x_run, y_run, n, m, gamma, spans, no_weights, False, run_buffers,
-                          _LANES, values[p:end])  # fmt: skip
-            p = end
+            x, y, scratch = x_run, y_run, run_buffers
         else:
-            _forward_pair(xts[a], yrs[b], n, m, gamma, spans, no_weights, False, buffers,
-                          1, values[p:])  # fmt: skip
-            p += 1
+            end = p + 1
+            x, y, scratch = xts[a], yrs[b], buffers
+        _forward_pair(x, y, n, m, gamma, spans, no_weights, scratch, values[p:end])
+        p = end
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
 def _run_pairs(xts, yrs, lx, ly, pairs, chunk, gamma, band, scale, outputs, weights, expected):
-    """Pairs ``chunk[0] <= p < chunk[1]``; writes only their rows of ``outputs``.
+    """Pairs ``chunk[0] <= p < chunk[1]``, forward and backward; writes their rows of ``outputs``.
 
     Releases the GIL, so several Python threads run chunks side by side.
     ``weights`` and ``expected`` (the row-major copy of E) are the calling
@@ -485,9 +487,6 @@ def _run_pairs(xts, yrs, lx, ly, pairs, chunk, gamma, band, scale, outputs, weig
     """
     values, grad_x, grad_y, inner, alignment = outputs
     want_grad, want_alignment = grad_x.shape[0] > 0, alignment.shape[0] > 0
-    if not (want_grad or want_alignment):
-        _run_values(xts, yrs, lx, ly, pairs, chunk, gamma, band, values)
-        return weights, expected
     d, N, M = xts.shape[1], xts.shape[2] - _LANES, yrs.shape[2] - _Y_LEAD - _LANES
     buffers = np.empty((5, max(N, M) + 2 + _LANES))
     gxt, gyr = np.zeros((d, N + 1)), np.zeros((d, M))
@@ -506,7 +505,7 @@ def _run_pairs(xts, yrs, lx, ly, pairs, chunk, gamma, band, scale, outputs, weig
                 if expected.shape[0] < rows[3]:
                     expected = np.empty(max(rows[3], 2 * expected.shape[0]))
                 expected[: rows[3]] = 0.0  # cells outside the band, never written, stay zero
-        _forward_pair(xts[a], yrs[b], n, m, gamma, spans, weights, True, buffers, 1, values[p:])
+        _forward_pair(xts[a], yrs[b], n, m, gamma, spans, weights, buffers, values[p : p + 1])
         _backward_pair(
             xts[a],
             yrs[b],
@@ -596,6 +595,9 @@ def soft_dtw_blocks(X, Y, lx, ly, pairs, gamma, band, scale, want_grad, want_ali
                 chunk = next(pending, None)
             if chunk is None:
                 return
+            if values_only:  # compiled apart from _run_pairs: a first call compiles one of them
+                _run_values(xts, yrs, lx, ly, pairs, chunk, gamma, band, outputs[0])
+                continue
             weights, expected = _run_pairs(xts, yrs, lx, ly, pairs, chunk, gamma, band, scale,
                                            outputs, weights, expected)  # fmt: skip
 
