@@ -186,36 +186,59 @@ def test_forward_only_values_equal_those_of_the_forward_that_stores_weights(band
         np.testing.assert_allclose(forward_only, tslearn_values, rtol=1e-12)
 
 
-@pytest.mark.parametrize("band", [-1, 2])
-def test_eight_pairs_side_by_side_equal_each_pair_alone_bitwise(band):
-    # The forward pass with _LANES pairs interleaved, against the same pass one
-    # pair at a time (whose values the tests above hold to tslearn and brute force).
+@pytest.mark.parametrize("band, unequal", [(-1, False), (2, False), (-1, True)])
+def test_eight_pairs_side_by_side_equal_each_pair_alone_bitwise(band, unequal):
+    # The forward pass with _LANES pairs interleaved, on the grid of their
+    # largest lengths (9 × 7), against the same pass one pair at a time on its
+    # own grid (whose values the tests above hold to tslearn and brute force).
     rng = np.random.default_rng(33)
     X, Y = rng.normal(size=(8, 11, 3)), rng.normal(size=(8, 7, 3))
     lx, ly = np.full(8, 9), np.full(8, 7)  # x padded beyond its length
+    if unequal:
+        lx, ly = np.array([9, 6, 8, 9, 1, 7, 9, 5]), np.array([7, 5, 7, 2, 6, 7, 1, 4])
     xts, yrs = _time_major(X, lx, False), _time_major(Y, ly, True)
-    spans, no_weights = _diagonal_spans(9, 7, band), (np.empty(0),) * 3
+    no_weights = (np.empty(0),) * 3
     members = rng.permutation(8)
+    lengths = np.stack([lx, ly[members]], axis=1)
     x_run, y_run = np.empty((3, xts.shape[2] * 8)), np.empty((3, yrs.shape[2] * 8))
-    _interleaved(xts, np.arange(8), x_run)
-    _interleaved(yrs, members, y_run)
+    _interleaved(xts, np.arange(8), np.zeros(8, dtype=np.int64), x_run)
+    _interleaved(yrs, members, 7 - lengths[:, 1], y_run)
     together, alone = np.empty(8), np.empty(1)
     buffers = np.empty((5, (11 + 2 + 8) * 8))
-    _forward_pair(x_run, y_run, 9, 7, 0.6, spans, no_weights, buffers, together)
-    for lane, b in enumerate(members):
-        _forward_pair(xts[lane], yrs[b], 9, 7, 0.6, spans, no_weights, buffers, alone)
+    spans = _diagonal_spans(9, 7, band)
+    _forward_pair(x_run, y_run, 9, 7, 0.6, spans, no_weights, buffers, lengths, together)
+    for lane, (b, (n, m)) in enumerate(zip(members, lengths, strict=True)):
+        spans = _diagonal_spans(n, m, band)
+        own = lengths[lane : lane + 1]
+        _forward_pair(xts[lane], yrs[b], n, m, 0.6, spans, no_weights, buffers, own, alone)
         assert together[lane] == alone[0]
         if band < 0:
-            assert np.isclose(alone[0], tslearn_soft_dtw(X[lane, :9], Y[b], gamma=0.6), rtol=1e-12)
+            expected = tslearn_soft_dtw(X[lane, :n], Y[b, :m], gamma=0.6)
+            assert np.isclose(alone[0], expected, rtol=1e-12)
 
 
-def test_interleaved_series_put_pair_l_in_lane_l():
+def test_pairs_of_nearly_equal_lengths_go_side_by_side_with_unchanged_values():
+    # Lengths 40 and 41: runs of eight mix them (the grid of the largest has
+    # under 1/16 more cells); forward-only values equal the stored-weight pass's.
+    rng = np.random.default_rng(34)
+    X = rng.normal(size=(12, 41, 2))
+    lengths = np.array([40, 41] * 6)
+    pairs = rng.permutation(list(itertools.product(range(12), range(12))))
+    forward_only = _engine(X, X, pairs, False, 1, -1, lengths, lengths)[0]
+    stored = _engine(X, X, pairs, True, 1, -1, lengths, lengths)[0]
+    np.testing.assert_array_equal(forward_only, stored)
+
+
+def test_interleaved_series_put_pair_l_in_lane_l_after_its_shift():
     copies = np.arange(5 * 2 * 4, dtype=float).reshape(5, 2, 4)
-    members = np.array([3, 0, 3])
-    out = np.empty((2, 4 * 3))
-    _interleaved(copies, members, out)
+    copies[:, :, 3] = 0.0  # zero padding, shifted out
+    members, shifts = np.array([3, 0, 3]), np.array([0, 1, 0])
+    out = np.full((2, 4 * 3), np.nan)
+    _interleaved(copies, members, shifts, out)
     for f, t, lane in itertools.product(range(2), range(4), range(3)):
-        assert out[f, 3 * t + lane] == copies[members[lane], f, t]
+        source = t - shifts[lane]
+        expected = copies[members[lane], f, source] if source >= 0 else 0.0
+        assert out[f, 3 * t + lane] == expected
 
 
 def test_expected_cost_from_gradients_equals_the_sum_over_cells_far_from_origin():

@@ -39,12 +39,13 @@ take half as long).
 
 Forward only. Without a backward pass a second loop body computes values
 alone, without the weights' arithmetic (a tenth faster). Pairs are then
-sorted by lengths, and each run of ``_LANES`` pairs of the same lengths goes
-through one forward pass side by side: copies interleave their series so that
-pair ``l`` of the run takes slot ``row·_LANES + l`` of every buffer, and the
-loops above, with offsets of ``_LANES`` slots instead of one, fill whole
-vectors on every anti-diagonal, however short, and share its fixed costs
-(1.17× faster at length 128, 1.37× at 64).
+sorted by lengths, and each run of ``_LANES`` of them goes through one
+forward pass side by side: copies interleave their series so that pair ``l``
+of the run takes slot ``row·_LANES + l`` of every buffer, and the loops
+above, with offsets of ``_LANES`` slots instead of one, fill whole vectors on
+every anti-diagonal, however short, and share its fixed costs (1.17× faster
+at length 128, 1.37× at 64). Pairs of nearly equal lengths share the grid of
+the largest; each one's value is read at its own end cell.
 
 Band. The two-axis slope rule keeps a staircase of cells: the first and last
 kept columns never decrease from one row to the next. On an anti-diagonal the
@@ -233,13 +234,17 @@ def _distances(xt, yr, first, stop, shift, lanes, out, out_next):
 
 
 @njit(cache=True, error_model="numpy")
-def _forward_pair(xt, yr, n, m, gamma, spans, weights, buffers, values):
-    """Soft-DTW of ``lanes = len(values)`` pairs of the same lengths side by side, into ``values``.
+def _forward_pair(xt, yr, n, m, gamma, spans, weights, buffers, lengths, values):
+    """Soft-DTW of ``lanes = len(values)`` pairs side by side, into ``values``.
 
-    Pair ``l`` takes slot ``i·lanes + l`` of every array indexed by row ``i``
-    (see ``_interleaved``). ``xt`` holds x as ``(d, ≥(n+_LANES)·lanes)``,
-    ``yr`` holds y reversed in time as ``(d, ≥(_Y_LEAD+m+_LANES)·lanes)``,
-    both zero around their series. ``buffers`` is a ``(5, ≥(n+2+_LANES)·lanes)``
+    Pair ``l``, of lengths ``lengths[l]`` (at most ``n`` and ``m``, the
+    lengths of the grid run over, and equal to them under a band), takes slot
+    ``i·lanes + l`` of every array indexed by row ``i`` (see ``_interleaved``).
+    Its cells depend on its own cells only, so the cells of the grid beyond
+    its lengths change nothing: its value is read as its end cell is passed.
+    ``xt`` holds x as ``(d, ≥(n+_LANES)·lanes)``, ``yr`` holds y reversed in
+    time (within ``m``) as ``(d, ≥(_Y_LEAD+m+_LANES)·lanes)``, both zero
+    around their series. ``buffers`` is a ``(5, ≥(n+2+_LANES)·lanes)``
     scratch: three anti-diagonals of ``r`` (index row + 1) and the squared
     distances of two. Given storage (not empty ``weights``), fills the stored
     weights; that needs ``lanes == 1``. (Both are read from the arguments, not
@@ -277,15 +282,17 @@ def _forward_pair(xt, yr, n, m, gamma, spans, weights, buffers, values):
                 current[_U(i + lanes)] = dist[_U(i)] + _soft_min_value(
                     two_back[_U(i)], one_back[_U(i)], one_back[_U(i + lanes)], gamma, inv_gamma
                 )
-        for slot in range(lanes):  # loops, not slices: no array views per anti-diagonal
-            current[start + slot] = _INF
-            current[(last + 2) * lanes + slot] = _INF
+        for lane in range(lanes):  # loops, not slices: no array views per anti-diagonal
+            rows = lengths[lane, 0]
+            if rows + lengths[lane, 1] - 2 == k:  # the pair's end cell
+                values[lane] = current[rows * lanes + lane]
+            current[start + lane] = _INF
+            current[(last + 2) * lanes + lane] = _INF
         two_back, one_back, current = one_back, current, two_back
     if store:  # the empty anti-diagonal past the end: two zero slots
         past_end = offsets[n + m - 1]
         for buffer in weights:
             buffer[past_end : past_end + 2] = 0.0
-    values[:] = one_back[n * lanes : (n + 1) * lanes]
 
 
 @njit(cache=True, error_model="numpy")
@@ -421,57 +428,70 @@ def _unload_gradients(gxt, gyr, n, m, factor, grad_x, grad_y):
 
 
 @njit(cache=True, error_model="numpy")
-def _interleaved(copies, members, out):
-    """``out[f, t·L + l] = copies[members[l], f, t]`` for ``L = len(members)`` series."""
+def _interleaved(copies, members, shifts, out):
+    """``out[f, (t + shifts[l])·L + l] = copies[members[l], f, t]`` for ``L = len(members)``.
+
+    Columns shifted out at the end must be zero padding; the first
+    ``shifts[l]`` columns of lane ``l`` are zeros.
+    """
     lanes = members.shape[0]
     for lane in range(lanes):
-        series = copies[members[lane]]
+        series, shift = copies[members[lane]], shifts[lane]
         for f in range(series.shape[0]):
-            for t in range(series.shape[1]):
-                out[f, t * lanes + lane] = series[f, t]
+            for t in range(shift):
+                out[f, t * lanes + lane] = 0.0
+            for t in range(series.shape[1] - shift):
+                out[f, (t + shift) * lanes + lane] = series[f, t]
 
 
 @njit(cache=True, error_model="numpy")
-def _same_lengths_until(lx, ly, pairs, start, stop):
-    """First ``p`` in ``start..stop`` whose lengths differ from those of pair ``start``."""
-    n, m = lx[pairs[start, 0]], ly[pairs[start, 1]]
-    p = start + 1
-    while p < stop and lx[pairs[p, 0]] == n and ly[pairs[p, 1]] == m:
-        p += 1
-    return p
+def _run_shape(lx, ly, pairs, start, stop, lengths):
+    """Lengths of pairs ``start..stop-1`` into ``lengths``; the largest of each, and their cells."""
+    n, m, cells = 0, 0, 0
+    for p in range(start, stop):
+        lengths[p - start, 0], lengths[p - start, 1] = lx[pairs[p, 0]], ly[pairs[p, 1]]
+        n, m = max(n, lengths[p - start, 0]), max(m, lengths[p - start, 1])
+        cells += lengths[p - start, 0] * lengths[p - start, 1]
+    return n, m, cells
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
 def _run_values(xts, yrs, lx, ly, pairs, chunk, gamma, band, values):
     """Values alone of pairs ``chunk[0] <= p < chunk[1]``, ``_LANES`` at a time where they can.
 
-    A run of ``_LANES`` consecutive pairs with the same lengths goes through
-    the forward pass side by side, one pair per SIMD lane (see the module
-    notes); other pairs go one at a time. Releases the GIL, as ``_run_pairs``.
+    ``_LANES`` consecutive pairs go through the forward pass side by side, one
+    pair per SIMD lane (see the module notes), on the grid of their largest
+    lengths, when that grid has at most ``1/_RUN_SLACK`` more cells than the
+    pairs (none more under a band, whose cells depend on both lengths); other
+    pairs go one at a time. Releases the GIL, as ``_run_pairs``.
     """
     d, N, M = xts.shape[1], xts.shape[2] - _LANES, yrs.shape[2] - _Y_LEAD - _LANES
     buffers = np.empty((5, max(N, M) + 2 + _LANES))
     run_buffers = np.empty((5, (max(N, M) + 2 + _LANES) * _LANES))
     x_run, y_run = np.empty((d, xts.shape[2] * _LANES)), np.empty((d, yrs.shape[2] * _LANES))
+    lengths, shifts = np.empty((_LANES, 2), dtype=np.int64), np.empty(_LANES, dtype=np.int64)
     no_weights = (np.empty(0), np.empty(0), np.empty(0))
     shape = (-1, -1)
     spans = _diagonal_spans(1, 1, band)
     p = chunk[0]
     while p < chunk[1]:
-        a, b = pairs[p, 0], pairs[p, 1]
-        n, m = lx[a], ly[b]
-        if (n, m) != shape:
-            shape = (n, m)
-            spans = _diagonal_spans(n, m, band)
-        end = _same_lengths_until(lx, ly, pairs, p, min(p + _LANES, chunk[1]))
-        if end - p == _LANES:
-            _interleaved(xts, pairs[p:end, 0], x_run)
-            _interleaved(yrs, pairs[p:end, 1], y_run)
+        end = min(p + _LANES, chunk[1])
+        n, m, cells = _run_shape(lx, ly, pairs, p, end, lengths)
+        slack = cells // _RUN_SLACK if band < 0 else 0
+        if end - p == _LANES and _LANES * n * m <= cells + slack:
+            shifts[:] = 0
+            _interleaved(xts, pairs[p:end, 0], shifts, x_run)
+            shifts[:] = m - lengths[:, 1]  # y reversed within m: its frame j at column m - 1 - j
+            _interleaved(yrs, pairs[p:end, 1], shifts, y_run)
             x, y, scratch = x_run, y_run, run_buffers
         else:
             end = p + 1
-            x, y, scratch = xts[a], yrs[b], buffers
-        _forward_pair(x, y, n, m, gamma, spans, no_weights, scratch, values[p:end])
+            n, m = lengths[0, 0], lengths[0, 1]
+            x, y, scratch = xts[pairs[p, 0]], yrs[pairs[p, 1]], buffers
+        if (n, m) != shape:
+            shape = (n, m)
+            spans = _diagonal_spans(n, m, band)
+        _forward_pair(x, y, n, m, gamma, spans, no_weights, scratch, lengths, values[p:end])
         p = end
 
 
@@ -491,6 +511,7 @@ def _run_pairs(xts, yrs, lx, ly, pairs, chunk, gamma, band, scale, outputs, weig
     buffers = np.empty((5, max(N, M) + 2 + _LANES))
     gxt, gyr = np.zeros((d, N + 1)), np.zeros((d, M))
     no_alignment = np.empty((0, 0))
+    lengths = np.empty((1, 2), dtype=np.int64)
     shape = (-1, -1)
     spans, rows = _diagonal_spans(1, 1, band), _row_blocks(1, 1, band)
     for p in range(chunk[0], chunk[1]):
@@ -505,7 +526,9 @@ def _run_pairs(xts, yrs, lx, ly, pairs, chunk, gamma, band, scale, outputs, weig
                 if expected.shape[0] < rows[3]:
                     expected = np.empty(max(rows[3], 2 * expected.shape[0]))
                 expected[: rows[3]] = 0.0  # cells outside the band, never written, stay zero
-        _forward_pair(xts[a], yrs[b], n, m, gamma, spans, weights, buffers, values[p : p + 1])
+        lengths[0, 0], lengths[0, 1] = n, m
+        value = values[p : p + 1]
+        _forward_pair(xts[a], yrs[b], n, m, gamma, spans, weights, buffers, lengths, value)
         _backward_pair(
             xts[a],
             yrs[b],
@@ -612,6 +635,9 @@ def soft_dtw_blocks(X, Y, lx, ly, pairs, gamma, band, scale, want_grad, want_ali
     return outputs
 
 
+# Pairs of different lengths go side by side on the grid of the largest when
+# it has at most 1/_RUN_SLACK more cells than they have (forward only, no band).
+_RUN_SLACK = 16
 # Chunks of pairs per thread, handed out as threads free up: when one core is
 # slowed (by another process), the other takes more chunks, and the two finish
 # at most one chunk apart.
