@@ -445,6 +445,13 @@ def _interleaved(copies, members, shifts, out):
 
 
 @njit(cache=True, error_model="numpy")
+def _forward_scratch(xts, yrs, lanes):
+    """The ``buffers`` of ``_forward_pair`` for ``lanes`` pairs of series in ``xts``, ``yrs``."""
+    longest = max(xts.shape[2] - _LANES, yrs.shape[2] - _Y_LEAD - _LANES)
+    return np.empty((5, (longest + 2 + _LANES) * lanes))
+
+
+@njit(cache=True, error_model="numpy")
 def _run_shape(lx, ly, pairs, start, stop, lengths):
     """Lengths of pairs ``start..stop-1`` into ``lengths``; the largest of each, and their cells."""
     n, m, cells = 0, 0, 0
@@ -465,9 +472,8 @@ def _run_values(xts, yrs, lx, ly, pairs, chunk, gamma, band, values):
     pairs (none more under a band, whose cells depend on both lengths); other
     pairs go one at a time. Releases the GIL, as ``_run_pairs``.
     """
-    d, N, M = xts.shape[1], xts.shape[2] - _LANES, yrs.shape[2] - _Y_LEAD - _LANES
-    buffers = np.empty((5, max(N, M) + 2 + _LANES))
-    run_buffers = np.empty((5, (max(N, M) + 2 + _LANES) * _LANES))
+    d = xts.shape[1]
+    buffers, run_buffers = _forward_scratch(xts, yrs, 1), _forward_scratch(xts, yrs, _LANES)
     x_run, y_run = np.empty((d, xts.shape[2] * _LANES)), np.empty((d, yrs.shape[2] * _LANES))
     lengths, shifts = np.empty((_LANES, 2), dtype=np.int64), np.empty(_LANES, dtype=np.int64)
     no_weights = (np.empty(0), np.empty(0), np.empty(0))
@@ -508,7 +514,7 @@ def _run_pairs(xts, yrs, lx, ly, pairs, chunk, gamma, band, scale, outputs, weig
     values, grad_x, grad_y, inner, alignment = outputs
     want_grad, want_alignment = grad_x.shape[0] > 0, alignment.shape[0] > 0
     d, N, M = xts.shape[1], xts.shape[2] - _LANES, yrs.shape[2] - _Y_LEAD - _LANES
-    buffers = np.empty((5, max(N, M) + 2 + _LANES))
+    buffers = _forward_scratch(xts, yrs, 1)
     gxt, gyr = np.zeros((d, N + 1)), np.zeros((d, M))
     no_alignment = np.empty((0, 0))
     lengths = np.empty((1, 2), dtype=np.int64)
